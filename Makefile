@@ -42,6 +42,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/python -m bench.mean_estimation
 	$(VENV)/bin/python -m bench.dp_lora
+	$(VENV)/bin/python -m bench.lora_transformer
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -73,6 +73,7 @@ class ClaimContext:
     out_dir: Path
     store: ResultsStore
     seed: int = 0
+    progress: bool = False  # per-round/step bars inside long units
     on_unit: Callable[[str, bool], None] = field(default=lambda key, cached: None)
     computed: int = 0
     cached: int = 0

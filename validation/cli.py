@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     v.add_argument("--out", default="figures", help="output folder for figures, results.sqlite and REPORT.md")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.add_argument("--full-model", action="store_true",
+                   help="add the full-model checks on a real transformer (same as the selector full-model)")
 
     r = sub.add_parser("report", help="rewrite REPORT.md from the results store")
     r.add_argument("--out", default="figures")
@@ -48,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             print(report(args.out))
             return 0
+        selectors = list(args.selectors)
+        if args.full_model and "full-model" not in selectors:
+            selectors.append("full-model")
         results = validate(
-            args.selectors,
+            selectors,
             budget=args.budget,
             seeds=args.seeds,
             device=args.device,

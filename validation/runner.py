@@ -74,7 +74,8 @@ def validate(
             def on_unit(key, cached, _c=claim):
                 bar.set_postfix_str(f"{_c.id} [{key}{' (stored)' if cached else ''}]")
 
-            ctx = ClaimContext(claim=claim, budget=b, device=dev, out_dir=out, store=store, seed=seed, on_unit=on_unit)
+            ctx = ClaimContext(claim=claim, budget=b, device=dev, out_dir=out, store=store, seed=seed,
+                               progress=progress, on_unit=on_unit)
             results.append(run_claim(claim, ctx))
             bar.update(1)
         bar.close()

@@ -10,9 +10,15 @@ pytest.importorskip("peft")
 
 from simulators.lora_transformer import (  # noqa: E402
     FedLoRAConfig,
+    TopModel,
+    _mask4d,
+    aggregate,
+    calibrated_noise,
     fedavg,
+    first_adapted_layer,
     load_lora_model,
     per_example_grads,
+    prefix_features,
     run_federated_lora,
     tokenized,
 )
@@ -38,20 +44,46 @@ def test_loads_offline_with_the_published_parameter_count(monkeypatch):
     assert sum(p.numel() for p in m.parameters()) > 22_000_000
 
 
+def _perturbed(model, seed=0):
+    """Give LoRA B non-zero values (peft starts it at 0) so that the adapters act."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+
+
 def test_per_example_grads_match_a_loop(model):
-    tok = tokenized(16)
-    ids = torch.as_tensor(tok["input_ids"][:3])
-    mask = torch.as_tensor(tok["attention_mask"][:3])
-    y = torch.as_tensor(tok["labels"][:3])
+    _perturbed(model)
+    top = TopModel(model, 0)
+    data = prefix_features(model, 0, 8, 2, max_length=16)
+    h, mask, y = data["hidden"][:3], data["mask"][:3], data["labels"][:3]
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    g = per_example_grads(model, params, ids, mask, y)
+    g = per_example_grads(top, params, h, mask, y)
     for i in range(3):
         model.zero_grad()
-        out = model(input_ids=ids[i : i + 1], attention_mask=mask[i : i + 1])
-        torch.nn.functional.cross_entropy(out.logits, y[i : i + 1]).backward()
+        logits = top(h[i : i + 1], _mask4d(mask[i : i + 1], h.dtype))
+        torch.nn.functional.cross_entropy(logits, y[i : i + 1]).backward()
         for n, p in model.named_parameters():
             if p.requires_grad:
                 torch.testing.assert_close(g[n][i], p.grad, atol=1e-6, rtol=1e-4)
+
+
+def test_cached_prefix_is_exact():
+    # LoRA on layer 5 only: the output of layers 0–4 cached once gives the same logits as running all layers
+    m = load_lora_model(8, 16, layers=(5,), seed=2)
+    _perturbed(m, 1)
+    assert first_adapted_layer(m) == 5
+    top5, top0 = TopModel(m, 5), TopModel(m, 0)
+    d5 = prefix_features(m, 5, 6, 2, max_length=16)
+    d0 = prefix_features(m, 0, 6, 2, max_length=16)
+    with torch.no_grad():
+        a = top5(d5["hidden"], _mask4d(d5["mask"], torch.float32))
+        b = top0(d0["hidden"], _mask4d(d0["mask"], torch.float32))
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert a.abs().sum() > 0
+    n_trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
+    assert n_trainable == 2 * (8 * 384 + 384 * 8) + 2 * 384 + 2  # q and v of one layer plus the head
 
 
 def test_fedavg_is_the_weighted_mean_of_each_factor():
@@ -89,8 +121,35 @@ def test_ffa_keeps_lora_A_frozen():
             assert v.abs().sum() > 0  # B starts at 0 and moved
 
 
+def test_robust_aggregation_of_factors_by_hand():
+    states = [{"lora_A": torch.tensor([[v, 2 * v]]), "head": torch.tensor([v])} for v in (0.0, 1.0, 2.0, 100.0)]
+    agg = aggregate(states, [1, 1, 1, 1], "trimmed_mean", 1)  # drop the largest and smallest per coordinate
+    torch.testing.assert_close(agg["lora_A"], torch.tensor([[1.5, 3.0]]))
+    torch.testing.assert_close(agg["head"], torch.tensor([1.5]))
+
+
+def test_calibrated_noise_meets_the_budget():
+    from theory.privacy import epsilon
+
+    cfg = FedLoRAConfig(method="dp_lora", epsilon=3.0, rounds=4, local_steps=5, batch_size=16)
+    sigma = calibrated_noise(cfg, [500, 250, 800])  # the smallest client has the largest q = 16/250
+    assert epsilon(sigma, 16 / 250, 20, cfg.delta) == pytest.approx(3.0, rel=1e-3)
+    assert epsilon(sigma, 16 / 500, 20, cfg.delta) < 3.0
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="method"):
         FedLoRAConfig(method="adapter")
     with pytest.raises(ValueError, match="non-private"):
         FedLoRAConfig(method="lora", noise_multiplier=1.0)
+    with pytest.raises(ValueError, match="layers"):
+        FedLoRAConfig(layers=(6,))
+    with pytest.raises(ValueError, match="not both"):
+        FedLoRAConfig(method="dp_lora", epsilon=1.0, noise_multiplier=1.0)
+    with pytest.raises(ValueError, match="epsilon"):
+        FedLoRAConfig(method="dp_lora", epsilon=-1.0)
+    with pytest.raises(ValueError, match="aggregator_f"):
+        FedLoRAConfig(aggregator="trimmed_mean", aggregator_f=2, clients=4)
+    with pytest.raises(ValueError, match="optimizer"):
+        FedLoRAConfig(optimizer="lamb")
+    assert not FedLoRAConfig(method="dp_lora", epsilon=float("inf")).private

