@@ -153,3 +153,12 @@ def test_bad_config():
     with pytest.raises(ValueError, match="optimizer"):
         FedLoRAConfig(optimizer="lamb")
     assert not FedLoRAConfig(method="dp_lora", epsilon=float("inf")).private
+
+
+def test_bf16_autocast_keeps_float32_master_weights():
+    import math
+
+    cfg = FedLoRAConfig(method="la_lora", noise_multiplier=1.0, bf16=True, layers=(5,), **{**TINY, "rounds": 1})
+    out = run_federated_lora(cfg, seed=0)
+    assert all(v.dtype == torch.float32 for v in out["state"].values())
+    assert all(math.isfinite(x) for x in out["history"]["train_loss"] + out["history"]["cos"])
