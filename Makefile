@@ -21,7 +21,7 @@ $(VENV)/.torch:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml
-	$(PIP) install --quiet -e ".[test,data,text]"
+	$(PIP) install --quiet -e ".[test,data,text,ray]"
 	$(PIP) install --quiet --no-deps fluffypancakes==0.1.5
 	touch $@
 
@@ -43,6 +43,7 @@ bench: setup
 	$(VENV)/bin/python -m bench.mean_estimation
 	$(VENV)/bin/python -m bench.dp_lora
 	$(VENV)/bin/python -m bench.lora_transformer
+	$(VENV)/bin/python -m bench.suite --jobs 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -137,21 +137,32 @@ def _check_name(name: str) -> None:
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` atomically (temp file + rename); object arrays are refused (no pickle)."""
+def atomic_savez(path: Path, arrays: dict[str, np.ndarray], *, compress: bool = False) -> None:
+    """Write ``arrays`` to ``path`` atomically: a uniquely named temp file beside it (mkstemp), then a rename.
+
+    Processes that build the same cache file at once (pool or Ray workers) each write their own
+    temp file; the last rename wins and a reader never sees a half-written file. Object arrays are
+    refused (no pickle).
+    """
     for key, arr in arrays.items():
-        if arr.dtype == object:
+        if np.asarray(arr).dtype == object:
             raise TypeError(f"array {key!r} has dtype object; store text as a numpy unicode array")
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, _format=np.int64(CACHE_FORMAT), **arrays)
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A dataset cache file: ``arrays`` with the cache format stamp, compressed, written atomically."""
+    atomic_savez(path, {"_format": np.int64(CACHE_FORMAT), **arrays}, compress=True)
 
 
 def _is_current(path: Path) -> bool:

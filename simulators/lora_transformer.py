@@ -43,6 +43,8 @@ import contextlib
 import hashlib
 import json
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,7 +55,7 @@ from torch.func import functional_call, grad, vmap
 
 from ._config import require_ints, require_positive
 from .aggregators import make_aggregator
-from .datasets import cache_dir, load
+from .datasets import atomic_savez, cache_dir, load
 from .dp_lora import _trained, smooth
 from .partition import dirichlet
 from .text_features import model_path, offline
@@ -175,12 +177,16 @@ def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] |
     layers = check_layers(layers)
     path = model_path()
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" notice is expected
-    torch.manual_seed(int(seed))
-    base = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=2, local_files_only=True,
-                                                              attn_implementation="eager")
+    hf_logging.disable_progress_bar()  # a bar per weight load would bury the runner's bar
     extra = {} if layers is None else {"layers_to_transform": list(layers), "layers_pattern": "layer"}
-    model = get_peft_model(base, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=["query", "value"],
-                                            task_type="SEQ_CLS", lora_dropout=0.0, **extra))
+    # transformers and peft initialize from torch's global generator: seed it inside a fork, so the
+    # model depends on ``seed`` alone and the caller's global random state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        base = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=2, local_files_only=True,
+                                                                  attn_implementation="eager")
+        model = get_peft_model(base, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=["query", "value"],
+                                                task_type="SEQ_CLS", lora_dropout=0.0, **extra))
     return model.to(device).eval()
 
 
@@ -198,10 +204,7 @@ def tokenized(max_length: int = 64) -> dict[str, np.ndarray]:
     enc = tok([str(t) for t in data.X], padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
     out = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64),
            "labels": data.y.astype(np.int64), "n_train": np.array(int((data.y.size - 1000)))}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **out)
-    tmp.replace(path)
+    atomic_savez(path, out)
     return out
 
 
@@ -257,6 +260,9 @@ class TopModel(torch.nn.Module):
         return functional_call(self, {"m." + k: v for k, v in params.items()}, (hidden, mask4d))
 
 
+#: Per-process cache of the frozen prefix's output (each pool or Ray worker builds its own, once). It is
+#: exact — the same numbers as running the frozen layers every step — so a unit's result does not
+#: depend on which units its process ran before.
 _PREFIX: dict[tuple, dict[str, torch.Tensor]] = {}
 
 
@@ -451,10 +457,11 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
         history["cos"].append(coupling(_clean_grads(top, state, data, probe, cfg.bf16)))
         if ckpt:
             ckpt.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"key": cfg.key(), "seed": seed, "round": rnd, "state": state, "history": history,
-                        "gen": gen.get_state()}, tmp)
-            tmp.replace(ckpt)  # atomic: an interrupted write leaves the previous round's checkpoint
+            fd, tmp = tempfile.mkstemp(prefix=f".{ckpt.name}-", dir=ckpt.parent)
+            with os.fdopen(fd, "wb") as fh:
+                torch.save({"key": cfg.key(), "seed": seed, "round": rnd, "state": state, "history": history,
+                            "gen": gen.get_state()}, fh)
+            os.replace(tmp, ckpt)  # atomic: an interrupted write leaves the previous round's checkpoint
     sizes = [len(p) for p in parts]
     _load_state(model, state)
     return {"history": history, "state": state, "partition_sizes": sizes, "noise_multiplier": sigma,

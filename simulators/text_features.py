@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datasets import DataUnavailableError, cache_dir, load
+from .datasets import DataUnavailableError, atomic_savez, cache_dir, load
 
 __all__ = ["MODEL_PACKAGE", "model_path", "offline", "load_encoder", "embed_texts", "dataset_embeddings"]
 
@@ -104,8 +104,5 @@ def dataset_embeddings(
         with np.load(path) as z:
             return {"X": z["X"], "y": z["y"]}
     X = embed_texts(list(data.X), max_length=max_length, device=device, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, X=X, y=data.y)
-    tmp.replace(path)  # atomic: an interrupted run leaves no half-written cache
+    atomic_savez(path, {"X": X, "y": data.y})  # an interrupted run leaves no half-written cache
     return {"X": X, "y": data.y}

@@ -1,46 +1,57 @@
-"""Run budgets: a budget changes sizes and seeds, never the logic of a claim."""
+"""Run budgets: a budget names the sizes each claim declares for it, and may override their seed counts.
+
+Sizes live with the claims (``SIZES`` in each paper module); a budget changes sizes and seeds, never
+the logic of a claim. ``--seeds N`` has one meaning everywhere: every unit that repeats over seeds
+runs N of them (every size named ``seeds`` or ``*_seeds`` becomes N).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["BUDGETS", "Budget", "Sizes", "get_budget"]
+
+#: quick: the whole suite on 2 CPU cores in minutes (CI); full: paper scale, a GPU or a cluster recommended
+BUDGETS = ("quick", "full")
+MIN_SEEDS = 2  # an interval over seeds needs two
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Sizes of a validation run.
-
-    ``seeds``: Monte-Carlo repetitions (a tensor dimension in the simulators);
-    ``lam_points``: points of the λ grid; ``sweep_points``: values per swept parameter;
-    ``bootstrap``: resamples for bootstrap confidence intervals; ``real_seeds`` and ``real_steps``:
-    repetitions and gradient steps of the real-data experiments (Algorithm 1 on real datasets).
-    """
+    """A budget's name and the optional ``--seeds`` override."""
 
     name: str
-    seeds: int
-    lam_points: int
-    sweep_points: int
-    bootstrap: int
-    real_seeds: int
-    real_steps: int
+    seeds: int | None = None
 
-    def with_seeds(self, seeds: int | None) -> "Budget":
-        """Override the number of seeds (``--seeds``) of every experiment."""
-        if seeds is None:
-            return self
-        if seeds < 3:
-            raise ValueError(f"seeds must be >= 3 for confidence intervals, got {seeds}")
-        return replace(self, seeds=seeds, real_seeds=seeds)
+    def __post_init__(self) -> None:
+        if self.name not in BUDGETS:
+            raise ValueError(f"budget must be one of {list(BUDGETS)}, got {self.name!r}")
+        if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < MIN_SEEDS):
+            raise ValueError(f"seeds must be an integer >= {MIN_SEEDS} (an interval needs two), got {self.seeds!r}")
 
 
-BUDGETS: dict[str, Budget] = {
-    # The whole suite on 2 CPU cores in minutes (CI uses it).
-    "quick": Budget("quick", seeds=40, lam_points=201, sweep_points=7, bootstrap=400, real_seeds=3, real_steps=300),
-    # Paper scale: Fig. 1 grids, more seeds; a GPU or a cluster recommended.
-    "full": Budget("full", seeds=200, lam_points=401, sweep_points=11, bootstrap=2000, real_seeds=5, real_steps=500),
-}
+class Sizes(dict):
+    """A claim's sizes at one budget (a plain dict) that also knows the budget's name."""
+
+    def __init__(self, budget: str, sizes: Mapping):
+        super().__init__(sizes)
+        self.budget = budget
+
+
+def is_seed_count(name: str) -> bool:
+    return name == "seeds" or name.endswith("_seeds")
 
 
 def get_budget(name: str, seeds: int | None = None) -> Budget:
-    if name not in BUDGETS:
-        raise ValueError(f"budget must be one of {sorted(BUDGETS)}, got {name!r}")
-    return BUDGETS[name].with_seeds(seeds)
+    return Budget(name, seeds)
+
+
+def sizes_for(table: Mapping[str, Mapping], budget: Budget, owner: str) -> Sizes:
+    """``table[budget.name]`` with the ``--seeds`` override applied; an unknown budget is an error."""
+    if budget.name not in table:
+        raise ValueError(f"{owner} declares no sizes for budget {budget.name!r} (it has {sorted(table)})")
+    sizes = dict(table[budget.name])
+    if budget.seeds is not None:
+        sizes.update({k: budget.seeds for k, v in sizes.items() if is_seed_count(k) and isinstance(v, int)})
+    return Sizes(budget.name, sizes)

@@ -1,23 +1,57 @@
-"""The claim registry and the context a claim runs in.
+"""The claim registry and what a claim is: declared units, a pure judge and a figure.
 
 A *claim* is one testable statement from a paper, registered under a stable id such as
-``byzantine.mean.lambda_star_tracks_argmin`` and grouped by paper (the first id component).
-Its ``run`` callable receives a :class:`ClaimContext` and returns a
-:class:`~validation.records.ClaimResult`; it asks the context for units of measurement, which
-are served from the results store when already computed.
+``byzantine.mean.lambda_star_tracks_argmin`` and grouped by paper (the first id component). It is
+three small functions and its sizes:
+
+- ``sizes``: per budget name, the plain-data sizes of its measurements (seed counts, grid points,
+  bootstrap resamples); an unknown budget is an error;
+- ``units(sizes, seed) -> {name: Unit}``: the measurements it needs, as declared
+  :class:`~validation.units.Unit` data (the runner computes, shares and stores them);
+- ``judge(data) -> Finding``: a pure function of the units' arrays (``data[name]``) and the sizes
+  (``data.sizes``) to a verdict, the facts it rests on and a message rendered from those facts;
+- ``draw(data, finding) -> [Figure]``: the figures, made from the same data.
+
+The judge never runs a simulator and the units never judge, so a claim is tested by feeding its
+judge synthetic arrays with known answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .budgets import Budget
-from .records import ClaimResult
-from .store import ResultsStore
+from .budgets import Budget, Sizes, sizes_for
+from .records import Finding
+from .units import Unit
+
+__all__ = ["CLAIMS", "Claim", "ClaimData", "register", "select"]
+
+
+@dataclass
+class ClaimData:
+    """What a judge sees: each unit's arrays by the claim's name for it, and the claim's sizes."""
+
+    claim_id: str
+    sizes: Sizes
+    seed: int
+    units: Mapping[str, Mapping[str, np.ndarray]]
+    specs: Mapping[str, Unit] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Mapping[str, np.ndarray]:
+        try:
+            return self.units[name]
+        except KeyError:
+            raise KeyError(f"claim {self.claim_id} has no unit {name!r}; it has {sorted(self.units)}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.units
+
+
+def _no_figures(data: ClaimData, finding: Finding) -> list:
+    return []
 
 
 @dataclass(frozen=True)
@@ -25,27 +59,39 @@ class Claim:
     id: str
     title: str
     statement: str
-    run: Callable[["ClaimContext"], ClaimResult]
-    version: int = 1  # bump when the measurement logic changes: invalidates stored units
+    sizes: Mapping[str, Mapping]
+    units: Callable[[Sizes, int], Mapping[str, Unit]]
+    judge: Callable[[ClaimData], Finding]
+    draw: Callable[[ClaimData, Finding], Sequence] = _no_figures
 
     @property
     def paper(self) -> str:
         return self.id.split(".")[0]
 
+    def sizes_for(self, budget: Budget) -> Sizes:
+        return sizes_for(self.sizes, budget, f"claim {self.id}")
+
+    def plan(self, budget: Budget, seed: int) -> dict[str, Unit]:
+        """The claim's units at ``budget`` for the run's first ``seed``, by the claim's names for them."""
+        units = dict(self.units(self.sizes_for(budget), seed))
+        for name, u in units.items():
+            if not isinstance(u, Unit):
+                raise TypeError(f"claim {self.id}: units() must map names to Unit, got {type(u).__name__} for {name!r}")
+        return units
+
 
 CLAIMS: dict[str, Claim] = {}
 
 
-def register(id: str, title: str, statement: str, version: int = 1):
-    """Decorator registering ``run(ctx) -> ClaimResult`` as a claim."""
-
-    def deco(fn: Callable[["ClaimContext"], ClaimResult]):
-        if id in CLAIMS:
-            raise ValueError(f"claim id {id!r} registered twice")
-        CLAIMS[id] = Claim(id=id, title=title, statement=statement, run=fn, version=version)
-        return fn
-
-    return deco
+def register(claim: Claim) -> Claim:
+    """Add ``claim`` to the registry (ids are unique)."""
+    if claim.id in CLAIMS:
+        raise ValueError(f"claim id {claim.id!r} registered twice")
+    missing = [b for b in ("quick", "full") if b not in claim.sizes]
+    if missing:
+        raise ValueError(f"claim {claim.id!r} declares no sizes for budget(s) {missing}")
+    CLAIMS[claim.id] = claim
+    return claim
 
 
 def select(selectors: Iterable[str] = ()) -> list[Claim]:
@@ -61,55 +107,3 @@ def select(selectors: Iterable[str] = ()) -> list[Claim]:
             raise ValueError(f"no claim or paper matches {sel!r}; papers: {papers}; see `fedtheory list`")
         chosen += [c for c in hits if c not in chosen]
     return chosen
-
-
-@dataclass
-class ClaimContext:
-    """What a claim needs to measure: budget, device, output folder and the store."""
-
-    claim: Claim
-    budget: Budget
-    device: str
-    out_dir: Path
-    store: ResultsStore
-    seed: int = 0
-    progress: bool = False  # per-round/step bars inside long units
-    on_unit: Callable[[str, bool], None] = field(default=lambda key, cached: None)
-    computed: int = 0
-    cached: int = 0
-
-    @property
-    def seeds(self) -> list[int]:
-        """The run's seeds: ``seed, seed+1, ...`` (the budget fixes how many)."""
-        return list(range(self.seed, self.seed + self.budget.seeds))
-
-    @property
-    def real_seeds(self) -> list[int]:
-        """Seeds of the (costlier) real-data experiments."""
-        return list(range(self.seed, self.seed + self.budget.real_seeds))
-
-    def unit(
-        self,
-        key: str,
-        config: dict,
-        compute: Callable[[], dict[str, np.ndarray]],
-        namespace: str | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Return the unit's arrays from the store, computing and committing them if absent."""
-        ns = namespace or self.claim.id
-        full = {**config, "_seeds": self.seeds, "_device": self.device, "_version": self.claim.version}
-        got = self.store.get_unit(ns, full, key)
-        if got is not None:
-            self.cached += 1
-            self.on_unit(key, True)
-            return got
-        arrays = {k: np.asarray(v) for k, v in compute().items()}
-        self.store.put_unit(ns, full, key, arrays)
-        self.computed += 1
-        self.on_unit(key, False)
-        return arrays
-
-    def figure_path(self, name: str) -> Path:
-        path = self.out_dir / self.claim.paper / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path

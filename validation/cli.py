@@ -17,10 +17,17 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="run claims, write figures, results and the report")
     v.add_argument("selectors", nargs="*", metavar="CLAIM|PAPER", help="claim ids or papers (default: all)")
-    v.add_argument("--budget", choices=sorted(BUDGETS), default="quick", help="quick (CI, minutes on a CPU) or full (paper scale)")
-    v.add_argument("--seeds", type=int, default=None, help="override the budget's number of seeds")
+    v.add_argument("--budget", choices=BUDGETS, default="quick", help="quick (CI, minutes on a CPU) or full (paper scale)")
+    v.add_argument("--seeds", type=int, default=None,
+                   help="seeds of every unit that repeats over seeds (default: each claim's own count)")
     v.add_argument("--seed", type=int, default=0, help="first seed (seeds are seed, seed+1, ...)")
-    v.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    v.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA where the executor's machines have it)")
+    v.add_argument("--executor", choices=("local", "serial", "ray"), default="local",
+                   help="local: a process pool of --jobs workers (default); serial: this process; ray: Ray tasks")
+    v.add_argument("--jobs", type=int, default=None,
+                   help="local pool size, or the CPUs of a Ray instance started here (default: this machine's cores)")
+    v.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                   help="with --executor ray: the cluster to join (default: start a local Ray instance)")
     v.add_argument("--out", default="figures", help="output folder for figures, results.sqlite and REPORT.md")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.add_argument("--full-model", action="store_true",
@@ -41,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return data_main(argv[1:])
     args = _parser().parse_args(argv)
     from . import report, select, validate  # imports torch only when needed
+    from .runner import UnitFailed
 
     try:
         if args.command == "list":
@@ -61,10 +69,16 @@ def main(argv: list[str] | None = None) -> int:
             out=args.out,
             seed=args.seed,
             progress=not args.no_progress,
+            executor=args.executor,
+            jobs=args.jobs,
+            ray_address=args.ray_address,
         )
-    except ValueError as exc:
+    except ValueError as exc:  # bad arguments, a store that cannot be used (StoreError)
         print(f"fedtheory: error: {exc}", file=sys.stderr)
         return 2
+    except UnitFailed as exc:
+        print(f"fedtheory: error: {exc}; the units that finished are stored, rerun to resume.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nfedtheory: interrupted; finished units are stored, rerun the same command to resume.", file=sys.stderr)
         return 130

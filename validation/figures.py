@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -20,6 +22,20 @@ import numpy as np  # noqa: E402
 plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "pdf.fonttype": 42})
 
 THEORY = dict(lw=1.8)
+
+
+@dataclass
+class Figure:
+    """A figure a claim's ``draw`` made: saved by the runner as ``<out>/<paper>/<name>.png``.
+
+    ``table`` (columns, written as CSV) and ``config`` (JSON) go beside the PNG.
+    """
+
+    name: str
+    fig: Any
+    table: dict | None = None
+    config: dict | None = None
+
 MEASURED = dict(marker="o", ms=3.5, lw=0, zorder=3)
 BAND = dict(alpha=0.25, lw=0)
 

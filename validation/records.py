@@ -25,8 +25,23 @@ class Verdict(str, Enum):
 
 
 @dataclass
+class Finding:
+    """What a claim's ``judge`` found: the verdict, the facts it rests on, and a message rendered from them.
+
+    ``facts`` is JSON data (numbers, lists, dicts) and goes into the record; ``curves`` holds arrays
+    the judge computed for the figure (bands, bootstrap intervals) so that ``draw`` does not
+    recompute them; it is not stored.
+    """
+
+    verdict: Verdict
+    facts: dict
+    message: str
+    curves: dict = field(default_factory=dict)
+
+
+@dataclass
 class ClaimResult:
-    """Outcome of one claim: verdict, headline numbers, figure and provenance."""
+    """Outcome of one claim: verdict, facts, figures, and what ran (budget, sizes, seeds, units, code)."""
 
     claim_id: str
     verdict: Verdict
@@ -34,7 +49,12 @@ class ClaimResult:
     message: str
     figure: str | None = None
     extra_figures: list[str] = field(default_factory=list)
-    config: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)  # the claim's sizes at this budget
+    budget: str = ""
+    seeds: list[int] = field(default_factory=list)  # every seed of the claim's units
+    units: dict = field(default_factory=dict)  # unit name -> key
+    units_computed: int = 0  # of this claim's units, computed in the run that wrote the record
+    units_from_store: int = 0
     version: str = ""
     git_hash: str = ""
     created: float = field(default_factory=time.time)

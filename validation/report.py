@@ -29,6 +29,15 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _seeds(seeds: list[int]) -> str:
+    """'5 (0–4)' for a contiguous run of seeds, else the count and the list's ends."""
+    if not seeds:
+        return "-"
+    if len(seeds) == 1:
+        return f"1 ({seeds[0]})"
+    return f"{len(seeds)} ({seeds[0]}–{seeds[-1]})"
+
+
 def write_report(results: list[ClaimResult], out_dir: Path) -> Path:
     """Write ``out_dir/REPORT.md`` and return its path."""
     out_dir = Path(out_dir)
@@ -43,10 +52,7 @@ def write_report(results: list[ClaimResult], out_dir: Path) -> Path:
         "|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(
-            f"| `{r.claim_id}` | {_BADGE[r.verdict]} | {r.config.get('budget', '')} | {r.config.get('seeds', '')}"
-            f" | {r.git_hash or '-'} |"
-        )
+        lines.append(f"| `{r.claim_id}` | {_BADGE[r.verdict]} | {r.budget} | {_seeds(r.seeds)} | {r.git_hash or '-'} |")
     for r in results:
         claim = CLAIMS.get(r.claim_id)
         lines += ["", f"## `{r.claim_id}` — {_BADGE[r.verdict]}", ""]

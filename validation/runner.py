@@ -1,49 +1,89 @@
-"""Runs claims through an executor, with a progress bar, the results store and the report."""
+"""The runner: plans the selected claims' units, runs the missing ones through an executor, judges, draws.
+
+1. Every selected claim declares its units for the budget and the run's seed; the runner resolves
+   their device, collects them with their inputs, keeps one of each key and skips those already in
+   the store.
+2. The rest run through the executor, each as soon as its inputs are done; the driver commits
+   every result the moment it arrives (one writer; Ctrl-C or ``kill -9`` lose only the units in
+   flight, and a rerun recomputes nothing that finished). The progress bar counts units, with an
+   ETA, and names the units running.
+3. Each claim's judge reads its units' arrays from the store; its figures are drawn and saved; the
+   record (verdict, facts, budget, sizes, seeds, unit keys, code version) is stored and the report
+   rewritten.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from . import __version__
-from .budgets import get_budget
-from .claims import Claim, ClaimContext, select
+from .budgets import Budget
+from .claims import Claim, ClaimData, select
+from .executors import Executor, make_executor
 from .records import ClaimResult, git_hash
 from .report import write_report
 from .store import ResultsStore
+from .units import Unit, topological
+
+__all__ = ["STORE_NAME", "UnitFailed", "run_units", "validate", "report"]
 
 STORE_NAME = "results.sqlite"
 
 
-def resolve_device(device: str) -> str:
-    """'cpu', 'cuda' or 'auto' (CUDA when present). Fails clearly when CUDA is asked for but absent."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
-    return device
+class UnitFailed(RuntimeError):
+    """A unit raised; the units finished before it are stored."""
 
 
-def run_claim(claim: Claim, ctx: ClaimContext) -> ClaimResult:
-    result = claim.run(ctx)
-    result.config = {
-        **result.config,
-        "budget": ctx.budget.name,
-        "seeds": ctx.budget.seeds,
-        "first_seed": ctx.seed,
-        "device": ctx.device,
-        "lam_points": ctx.budget.lam_points,
-    }
-    result.version, result.git_hash = __version__, git_hash()
-    result.summary = {**result.summary, "units_computed": ctx.computed, "units_from_store": ctx.cached}
-    ctx.store.put_result(result)
-    return result
+def _names(units: Sequence[Unit], width: int = 60) -> str:
+    text = ", ".join(u.label for u in units)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def run_units(units: Iterable[Unit], store: ResultsStore, executor: Executor, progress: bool = True) -> set[str]:
+    """Compute every unit of ``units`` (and its inputs) that ``store`` lacks; return the keys computed."""
+    from tqdm.auto import tqdm
+
+    stored = store.keys()
+    todo = [u for u in topological(list(units)) if u.key not in stored]
+    done = set(stored)
+    computed: set[str] = set()
+    bar = tqdm(total=len(todo), desc="units", unit="unit", disable=not progress or not todo, leave=True,
+               dynamic_ncols=True)
+    try:
+        while todo or executor.running():
+            for u in list(todo):
+                if all(d.key in done for _, d in u.deps) and executor.can_take(u):
+                    executor.submit(u, {n: store.get(d.key) for n, d in u.deps} if u.deps else None)
+                    todo.remove(u)
+            if not executor.running():  # pragma: no cover - topological order makes this impossible
+                raise RuntimeError(f"units waiting on inputs that never run: {_names(todo)}")
+            bar.set_postfix_str(_names(executor.running()), refresh=True)
+            u, out, seconds, err = executor.wait()
+            if err is not None:
+                raise UnitFailed(f"unit {u.label} ({u.fn}) failed: {type(err).__name__}: {err}") from err
+            store.put(u.key, u.spec, out, seconds)
+            done.add(u.key)
+            computed.add(u.key)
+            bar.update(1)
+    finally:
+        bar.close()
+    return computed
+
+
+def _record(claim: Claim, data: ClaimData, plan: dict[str, Unit], computed: set[str], out: Path) -> ClaimResult:
+    from . import figures
+
+    finding = claim.judge(data)
+    paths = [figures.save(f.fig, out / claim.paper / f.name, f.table, f.config) for f in claim.draw(data, finding)]
+    seeds = sorted({s for u in topological(list(plan.values())) for s in u.seeds})
+    n_comp = sum(u.key in computed for u in plan.values())
+    return ClaimResult(
+        claim_id=claim.id, verdict=finding.verdict, summary=finding.facts, message=finding.message,
+        figure=paths[0] if paths else None, extra_figures=paths[1:], config=dict(data.sizes),
+        budget=data.sizes.budget, seeds=seeds, units={n: u.key for n, u in plan.items()},
+        units_computed=n_comp, units_from_store=len(plan) - n_comp, version=__version__, git_hash=git_hash(),
+    )
 
 
 def validate(
@@ -55,30 +95,33 @@ def validate(
     out: str | Path = "figures",
     seed: int = 0,
     progress: bool = True,
+    executor: str = "local",
+    jobs: int | None = None,
+    ray_address: str | None = None,
 ) -> list[ClaimResult]:
-    """Run the selected claims (all if none), store their results and write the report.
+    """Run the selected claims (all if none), store their units and records, write figures and the report.
 
-    Units already in ``out/results.sqlite`` with the same config are not recomputed, so an
-    interrupted run resumes and a rerun is served from the store.
+    Units already in ``out/results.sqlite`` are not recomputed, so an interrupted run resumes and a
+    rerun is served from the store. ``executor``: ``local`` (a pool of ``jobs`` processes, default
+    the machine's cores; ``jobs=1`` runs in this process), ``serial`` or ``ray`` (``ray_address``:
+    ``auto`` or ``HOST:PORT`` of a running cluster; none starts a local instance).
     """
     claims = select(selectors)
-    b = get_budget(budget, seeds)
-    dev = resolve_device(device)
+    b = Budget(budget, seeds)
+    if ray_address and executor != "ray":
+        raise ValueError("--ray-address needs --executor ray")
     out = Path(out)
-    results = []
-    with ResultsStore(out / STORE_NAME) as store:
-        bar = tqdm(total=len(claims), desc="claims", unit="claim", disable=not progress, leave=True)
-        for claim in claims:
-            bar.set_postfix_str(claim.id)
-
-            def on_unit(key, cached, _c=claim):
-                bar.set_postfix_str(f"{_c.id} [{key}{' (stored)' if cached else ''}]")
-
-            ctx = ClaimContext(claim=claim, budget=b, device=dev, out_dir=out, store=store, seed=seed,
-                               progress=progress, on_unit=on_unit)
-            results.append(run_claim(claim, ctx))
-            bar.update(1)
-        bar.close()
+    with ResultsStore(out / STORE_NAME) as store, make_executor(executor, jobs, ray_address) as ex:
+        dev = ex.resolve_device(device)
+        plans = {c.id: {n: u.on(dev) for n, u in c.plan(b, seed).items()} for c in claims}
+        computed = run_units([u for p in plans.values() for u in p.values()], store, ex, progress)
+        results = []
+        for c in claims:
+            plan = plans[c.id]
+            data = ClaimData(c.id, c.sizes_for(b), seed, {n: store.get(u.key) for n, u in plan.items()}, plan)
+            result = _record(c, data, plan, computed, out)
+            store.put_result(result)
+            results.append(result)
         write_report(store.results(), out)
     return results
 
@@ -86,7 +129,5 @@ def validate(
 def report(out: str | Path = "figures") -> Path:
     """Rewrite the report from the store without running anything."""
     out = Path(out)
-    if not (out / STORE_NAME).exists():
-        raise ValueError(f"no results store at {out / STORE_NAME}; run `fedtheory validate` first")
-    with ResultsStore(out / STORE_NAME) as store:
+    with ResultsStore(out / STORE_NAME, write=False) as store:
         return write_report(store.results(), out)

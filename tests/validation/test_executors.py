@@ -1,0 +1,83 @@
+"""Same seed, same numbers, whatever the executor: serial, a local process pool, and Ray."""
+
+import json
+
+import numpy as np
+import pytest
+
+from validation import validate
+from validation.executors import ProcessExecutor, SerialExecutor, make_executor
+from validation.store import ResultsStore
+from validation.units import unit
+
+pytestmark = [pytest.mark.claims, pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")]
+
+#: a small set that covers mean estimation, Monte Carlo on CPU units, the DP LoRA simulator, a real
+#: transformer run and a unit that takes another unit's result as its input
+CLAIMS = ["byzantine.mean.exact_mse_f0", "la-lora.filter_statistics", "la-lora.noise_amplification",
+          "la-lora.alternating_noise", "full-model.noise_on_factors"]
+
+
+QUICK = CLAIMS  # the session's quick suite runs them on a 2-worker process pool
+
+
+def _arrays(path, keys=None):
+    with ResultsStore(path / "results.sqlite", write=False) as st:
+        return {k: st.get(k) for k in (st.keys() if keys is None else keys)}
+
+
+def _assert_same(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys(), what
+    for key, x in a.items():
+        assert x.keys() == b[key].keys(), (what, key)
+        for name, arr in x.items():
+            assert np.array_equal(arr, b[key][name], equal_nan=arr.dtype.kind == "f"), (what, key, name)
+
+
+def _facts(results):
+    return {cid: json.dumps(results[cid].summary, sort_keys=True) for cid in CLAIMS}
+
+
+@pytest.fixture(scope="module")
+def pool(quick_suite):
+    pytest.importorskip("peft")
+    return quick_suite
+
+
+@pytest.mark.parametrize("executor", ["serial", "ray"])
+def test_serial_pool_and_ray_give_the_same_numbers(pool, executor, tmp_path):
+    if executor == "ray":
+        pytest.importorskip("ray", reason="install the ray extra: pip install -e '.[ray]'")
+    pool_out, pool_results = pool
+    got = {r.claim_id: r for r in validate(CLAIMS, out=tmp_path, progress=False, executor=executor, jobs=2)}
+    mine = _arrays(tmp_path)
+    assert len(mine) >= 10
+    _assert_same(mine, _arrays(pool_out, mine.keys()), f"{executor} vs process pool")
+    assert _facts(got) == _facts(pool_results)
+
+
+def _double(x: float) -> dict:
+    return {"y": np.array(2 * x)}
+
+
+def test_executors_share_one_interface():
+    assert isinstance(make_executor("local", 1), SerialExecutor)
+    assert isinstance(make_executor("serial"), SerialExecutor)
+    with make_executor("local", 2) as ex:
+        assert isinstance(ex, ProcessExecutor)
+        units = [unit(_double, x=float(i), device="cpu").on("cpu") for i in range(3)]
+        for u in units[:2]:
+            assert ex.can_take(u)
+            ex.submit(u)
+        assert not ex.can_take(units[2])  # two CPUs' worth in flight
+        got = {}
+        while ex.running():
+            u, out, sec, err = ex.wait()
+            assert err is None and sec >= 0
+            got[u.kwargs["x"]] = float(out["y"])
+        assert got == {0.0: 0.0, 1.0: 2.0}
+    for bad in (dict(executor="dask"), dict(jobs=0)):
+        with pytest.raises(ValueError, match="executor must be|jobs must be"):
+            make_executor(**bad)
+    with pytest.raises(ValueError, match="--ray-address needs --executor ray"):
+        validate(["la-lora.filter_statistics"], ray_address="auto")
