@@ -5,9 +5,9 @@ Same batch (default 8 seeds × 8 clients × 256 examples, d = 32, r = 4), same c
 1. the straightforward reference: a Python loop over seeds, clients and examples, one autograd
    backward pass per example, clip, accumulate (what per-example DP code without vectorisation does);
 2. ``torch.func`` vmap(grad) over examples, clients and seeds, materializing every per-example
-   gradient, then clipping (:func:`simulators.dp_lora.per_example_grads_func`);
+   gradient, then clipping (:func:`fedtheory.simulators.la_lora.dp_lora.per_example_grads_func`);
 3. the simulator's path: closed-form per-example gradients as outer products, never materialized;
-   norms as ‖u‖‖v‖ and the clipped sum as one contraction (:func:`simulators.dp_lora.per_example_factors`).
+   norms as ‖u‖‖v‖ and the clipped sum as one contraction (:func:`fedtheory.simulators.la_lora.dp_lora.per_example_factors`).
 
 All three must agree (the bench fails otherwise); it prints times and ratios against (1).
 Run: ``python -m bench.dp_lora [--seeds 8] [--device cpu]``.
@@ -20,14 +20,14 @@ import time
 
 import torch
 
-from simulators.dp_lora import (
+from fedtheory.simulators.la_lora.dp_lora import (
     DPLoRAConfig,
     _loss,
-    clip_per_example,
     make_task,
     per_example_factors,
     per_example_grads_func,
 )
+from fedtheory.simulators.shared.dp import clip_per_example
 
 
 def reference_loop(A, B, t, clip, scale, limit=None):

@@ -5,7 +5,7 @@ eval mode), same optimizer (AdamW):
 
 1. reference: the plain transformers + peft step — ``model(input_ids, attention_mask)``, cross-entropy,
    backward, ``optimizer.step()``;
-2. ours without DP: :func:`simulators.lora_transformer._local_step` on the cached embedding output
+2. ours without DP: :func:`fedtheory.simulators.la_lora.federated_lora._local_step` on the cached embedding output
    (LoRA on every layer, so only the embeddings are cached) and the same optimizer step;
 3. ours with DP: per-example gradients (torch.func), clipping and noise — the per-example cost, reported apart;
 4. ours without DP with LoRA on the last layer only (the quick budgets' configuration, prefix cached).
@@ -38,7 +38,8 @@ def _time(fn, repeats: int) -> float:
 
 
 def steps(batch: int, repeats: int, device: str) -> dict[str, float]:
-    from simulators import lora_transformer as lt
+    from fedtheory.simulators.la_lora import federated_lora as fl
+    from fedtheory.simulators.shared import minilm as lt
 
     tok = lt.tokenized(64)
     ids = torch.as_tensor(tok["input_ids"][:batch], device=device)
@@ -62,7 +63,7 @@ def steps(batch: int, repeats: int, device: str) -> dict[str, float]:
         model = lt.load_lora_model(8, 16, layers=layers, seed=0, device=device)
         top = lt.TopModel(model, lt.first_adapted_layer(model))
         data = lt.prefix_features(model, top.start, batch, 1, 64)  # the batch is the first `batch` pool examples
-        cfg = lt.FedLoRAConfig(method="dp_lora" if private else "lora", batch_size=batch, layers=layers,
+        cfg = fl.FedLoRAConfig(method="dp_lora" if private else "lora", batch_size=batch, layers=layers,
                                noise_multiplier=1.0 if private else 0.0, train_examples=batch, test_examples=1)
         params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         names = list(params)
@@ -71,7 +72,7 @@ def steps(batch: int, repeats: int, device: str) -> dict[str, float]:
         part = list(range(batch))
 
         def our_step():
-            lt._local_step(top, params, names, data, part, cfg, cfg.noise_multiplier, gen)
+            fl._local_step(top, params, names, data, part, cfg, cfg.noise_multiplier, gen)
             o.step()
             o.zero_grad(set_to_none=True)
 
@@ -83,7 +84,7 @@ def peak_memory(clients: int) -> float:
     """Peak RSS (MB) of a 1-round federated run with ``clients`` clients, in a fresh process."""
     code = (
         "import resource, json;"
-        "from simulators.lora_transformer import FedLoRAConfig, run_federated_lora;"
+        "from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig, run_federated_lora;"
         f"run_federated_lora(FedLoRAConfig(clients={clients}, rounds=1, local_steps=1, batch_size=8, max_length=64,"
         " train_examples=400, test_examples=50), seed=0);"
         "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))"

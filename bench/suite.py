@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 def _run(selectors: list[str], jobs: int, out: Path, executor: str = "local") -> float:
-    cmd = [sys.executable, "-m", "validation.cli", "validate", *selectors, "--budget", "quick", "--jobs", str(jobs),
+    cmd = [sys.executable, "-m", "fedtheory.cli", "validate", *selectors, "--budget", "quick", "--jobs", str(jobs),
            "--executor", executor, "--out", str(out), "--no-progress"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -39,7 +39,7 @@ def _work(out: Path) -> tuple[int, float]:
 def _same_arrays(a: Path, b: Path) -> tuple[bool, int]:
     import numpy as np
 
-    from validation.store import ResultsStore
+    from fedtheory.validation.harness.store import ResultsStore
 
     with ResultsStore(a / "results.sqlite", write=False) as sa, ResultsStore(b / "results.sqlite", write=False) as sb:
         keys = sa.keys()

@@ -17,10 +17,22 @@ def quick_suite(request, tmp_path_factory):
     one ``validate`` call on a 2-worker pool into one store, so units that papers share are computed
     once and the workers stay busy across papers. Running one module runs only its claims.
     """
-    from validation import validate
+    from fedtheory import validate
 
     selectors = sorted({s for item in request.session.items if "quick_suite" in item.fixturenames
                         for s in getattr(item.module, "QUICK", ())})
     out = tmp_path_factory.mktemp("quick_suite")
     results = validate(selectors, budget="quick", out=out, progress=False, jobs=2)
     return out, {r.claim_id: r for r in results}
+
+
+def _devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=_devices())
+def device(request) -> str:
+    """Every device present: the CPU always, CUDA when torch sees one."""
+    return request.param

@@ -1,11 +1,11 @@
 """Closed forms, bounds and rates of the seed papers (numpy/scipy only; never imports torch).
 
-Modules are named after their subject: :mod:`theory.personalization` (λ* and the MSE bounds of
-Byzantine-robust personalized FL), :mod:`theory.robust_aggregation` (κ of each robust rule),
-:mod:`theory.portfolio` (mixing a global and a local predictor: PromptFolio's θ*, shared with λ*)
-:mod:`theory.feature_learning` (signal learning vs noise memorization of a prompt),
-:mod:`theory.dp_lora` (DP noise on LoRA factors, coupling, the smoothing filter, the sensing rate) and
-:mod:`theory.privacy` (ε and σ through opacus' accountants, imported only when called).
+Modules are named after their subject: :mod:`fedtheory.theory.personalization` (λ* and the MSE bounds of
+Byzantine-robust personalized FL), :mod:`fedtheory.theory.robust_aggregation` (κ of each robust rule),
+:mod:`fedtheory.theory.portfolio` (mixing a global and a local predictor: PromptFolio's θ*, shared with λ*)
+:mod:`fedtheory.theory.feature_learning` (signal learning vs noise memorization of a prompt),
+:mod:`fedtheory.theory.dp_lora` (DP noise on LoRA factors, coupling, the smoothing filter, the sensing rate) and
+:mod:`fedtheory.theory.privacy` (ε and σ through opacus' accountants, imported only when called).
 """
 
 from .feature_learning import (

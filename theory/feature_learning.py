@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import check_range, scalar_or_array
+from ._checks import check_range, check_representable, provenance, scalar_or_array, stable_product, where_finite
 
 __all__ = [
     "snr",
@@ -39,14 +39,24 @@ __all__ = [
 ]
 
 
+@provenance(
+    "reconstructed",
+    "the data model of arXiv 2409.19610 (PromptFolio), reconstructed after Cao et al. 2022 and Huang et al. 2024",
+)
 def snr(mu_norm: ArrayLike, sigma_p: ArrayLike, d: ArrayLike) -> ArrayLike:
     r"""Signal-to-noise ratio :math:`\mathrm{SNR} = \lVert\mu\rVert/(\sigma_p\sqrt d)`. **reconstructed** (standard)."""
     mu = check_range("mu_norm", mu_norm, low=0.0)
     sp = check_range("sigma_p", sigma_p, low=0.0, low_open=True)
     dd = check_range("d", d, low=1, integer=True)
-    return scalar_or_array(mu / (sp * np.sqrt(dd)))
+
+    def ratio(mu_norm, sigma_p, d):
+        return where_finite(mu_norm / (sigma_p * np.sqrt(d)),
+                            lambda: stable_product(1.0, (mu_norm, 1), (sigma_p, -1), (d, -0.5)))
+
+    return scalar_or_array(check_representable("SNR = ‖µ‖/(σ_p√d)", ratio, mu_norm=mu, sigma_p=sp, d=dd))
 
 
+@provenance("derived", "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio)")
 def signal_rate(eta: ArrayLike, mu_norm: ArrayLike) -> ArrayLike:
     r"""Stage-1 growth of the signal coefficient per step, :math:`d\gamma/dt = \eta\lVert\mu\rVert^2/2`.
 
@@ -55,9 +65,19 @@ def signal_rate(eta: ArrayLike, mu_norm: ArrayLike) -> ArrayLike:
     """
     e = check_range("eta", eta, low=0.0, low_open=True)
     mu = check_range("mu_norm", mu_norm, low=0.0)
-    return scalar_or_array(e * mu**2 / 2)
+    return scalar_or_array(check_representable("η‖µ‖²/2", _signal_rate, eta=e, mu_norm=mu))
 
 
+def _signal_rate(eta, mu_norm):
+    return where_finite(eta * mu_norm**2 / 2, lambda: stable_product(0.5, (eta, 1), (mu_norm, 2)))
+
+
+def _noise_rate(eta, sigma_p, d, n):
+    return where_finite(eta * sigma_p**2 * d / (2 * n),
+                        lambda: stable_product(0.5, (eta, 1), (sigma_p, 2), (d, 1), (n, -1)))
+
+
+@provenance("derived", "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio)")
 def noise_rate(eta: ArrayLike, sigma_p: ArrayLike, d: ArrayLike, n: ArrayLike) -> ArrayLike:
     r"""Stage-1 growth of the mean noise coefficient :math:`\bar\rho = \frac1n\sum_i y_i\rho_i`,
     :math:`d\bar\rho/dt = \eta\sigma_p^2 d/(2n)`. **derived** (‖ξ‖² ≈ σ_p²d)."""
@@ -65,9 +85,10 @@ def noise_rate(eta: ArrayLike, sigma_p: ArrayLike, d: ArrayLike, n: ArrayLike) -
     sp = check_range("sigma_p", sigma_p, low=0.0, low_open=True)
     dd = check_range("d", d, low=1, integer=True)
     nn = check_range("n", n, low=1, integer=True)
-    return scalar_or_array(e * sp**2 * dd / (2 * nn))
+    return scalar_or_array(check_representable("ησ_p²d/(2n)", _noise_rate, eta=e, sigma_p=sp, d=dd, n=nn))
 
 
+@provenance("derived", "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio)")
 def coefficient_ratio(n: ArrayLike, snr_value: ArrayLike) -> ArrayLike:
     r"""Signal-to-memorization ratio of local training, :math:`\gamma/\bar\rho = n\cdot\mathrm{SNR}^2`.
 
@@ -80,9 +101,14 @@ def coefficient_ratio(n: ArrayLike, snr_value: ArrayLike) -> ArrayLike:
     """
     nn = check_range("n", n, low=1, integer=True)
     s = check_range("snr_value", snr_value, low=0.0)
-    return scalar_or_array(nn * s**2)
+
+    def ratio(n, snr_value):
+        return where_finite(n * snr_value**2, lambda: stable_product(1.0, (n, 1), (snr_value, 2)))
+
+    return scalar_or_array(check_representable("n·SNR²", ratio, n=nn, snr_value=s))
 
 
+@provenance("derived", "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio)")
 def stage1_margin(t: ArrayLike, eta: ArrayLike, mu_norm: ArrayLike, sigma_p: ArrayLike, d: ArrayLike, n: ArrayLike) -> ArrayLike:
     r"""Typical training margin of the local prompt after t stage-1 steps,
     :math:`y_i\langle p, x_i\rangle \approx \gamma + \rho_i = \tfrac{\eta t}{2}(\lVert\mu\rVert^2 + \sigma_p^2 d/n)`.
@@ -90,10 +116,20 @@ def stage1_margin(t: ArrayLike, eta: ArrayLike, mu_norm: ArrayLike, sigma_p: Arr
     **derived**. Stage 1 lasts while it is ≪ 1: at margin z, |ℓ'| = 1/(1+e^z) ≥ (1/2)(1 − z/2),
     so the growth rates stay within a factor 1 − z/2 of :func:`signal_rate` and :func:`noise_rate`.
     """
-    tt = check_range("t", t, low=0.0)
-    return scalar_or_array(tt * (np.asarray(signal_rate(eta, mu_norm)) + np.asarray(noise_rate(eta, sigma_p, d, n))))
+    inputs = {"t": check_range("t", t, low=0.0), "eta": check_range("eta", eta, low=0.0, low_open=True),
+              "mu_norm": check_range("mu_norm", mu_norm, low=0.0),
+              "sigma_p": check_range("sigma_p", sigma_p, low=0.0, low_open=True),
+              "d": check_range("d", d, low=1, integer=True), "n": check_range("n", n, low=1, integer=True)}
+
+    def margin(t, eta, mu_norm, sigma_p, d, n):
+        return where_finite(t * (_signal_rate(eta, mu_norm) + _noise_rate(eta, sigma_p, d, n)),
+                            lambda: stable_product(0.5, (t, 1), (eta, 1), (mu_norm, 2))
+                            + stable_product(0.5, (t, 1), (eta, 1), (sigma_p, 2), (d, 1), (n, -1)))
+
+    return scalar_or_array(check_representable("(ηt/2)(‖µ‖² + σ_p²d/n)", margin, **inputs))
 
 
+@provenance("derived", "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio)")
 def stage1_sharpe_local(n: ArrayLike, d: ArrayLike, snr_value: ArrayLike) -> ArrayLike:
     r"""Sharpe ratio m/s of a local prompt (CoOp) in stage 1: :math:`S_L = \sqrt{nd}\,\mathrm{SNR}^2`.
 
@@ -104,9 +140,14 @@ def stage1_sharpe_local(n: ArrayLike, d: ArrayLike, snr_value: ArrayLike) -> Arr
     nn = check_range("n", n, low=1, integer=True)
     dd = check_range("d", d, low=1, integer=True)
     s = check_range("snr_value", snr_value, low=0.0)
-    return scalar_or_array(np.sqrt(nn * dd) * s**2)
+    return scalar_or_array(check_representable("√(nd)·SNR²", _sharpe_local, n=nn, d=dd, snr_value=s))
 
 
+def _sharpe_local(n, d, snr_value):
+    return where_finite(np.sqrt(n * d) * snr_value**2, lambda: stable_product(1.0, (n, 0.5), (d, 0.5), (snr_value, 2)))
+
+
+@provenance("derived", "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio)")
 def stage1_sharpe_global(n: ArrayLike, d: ArrayLike, snr_value: ArrayLike, K: ArrayLike, h: ArrayLike) -> ArrayLike:
     r"""Sharpe ratio of the FedAvg global prompt (PromptFL) on a client, stage 1:
 
@@ -119,9 +160,18 @@ def stage1_sharpe_global(n: ArrayLike, d: ArrayLike, snr_value: ArrayLike, K: Ar
     """
     KK = check_range("K", K, low=1, integer=True)
     hh = check_range("h", h, low=0.0, high=1.0)
-    return scalar_or_array(np.sqrt(KK) * (1 - hh + hh / KK) * np.asarray(stage1_sharpe_local(n, d, snr_value)))
+    inputs = {"n": check_range("n", n, low=1, integer=True), "d": check_range("d", d, low=1, integer=True),
+              "snr_value": check_range("snr_value", snr_value, low=0.0), "K": KK, "h": hh}
+
+    def sharpe(n, d, snr_value, K, h):
+        return where_finite(np.sqrt(K) * (1 - h + h / K) * _sharpe_local(n, d, snr_value),
+                            lambda: stable_product(1.0, (K, 0.5), (1 - h + h / K, 1), (n, 0.5), (d, 0.5),
+                                                   (snr_value, 2)))
+
+    return scalar_or_array(check_representable("√K(1 − h + h/K)·√(nd)·SNR²", sharpe, **inputs))
 
 
+@provenance("derived", "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio)")
 def stage1_correlation(K: ArrayLike) -> ArrayLike:
     r"""Correlation of the global and a local prompt's noise margins in stage 1, ρ = 1/√K.
 
@@ -132,12 +182,16 @@ def stage1_correlation(K: ArrayLike) -> ArrayLike:
     return scalar_or_array(1 / np.sqrt(KK))
 
 
+@provenance(
+    "derived",
+    "derived here, stage 1 of the reconstructed data model of arXiv 2409.19610 (PromptFolio), through theta_star",
+)
 def stage1_theta_star(K: ArrayLike, h: ArrayLike) -> ArrayLike:
     r"""A-priori optimal mixing coefficient in stage 1,
 
     .. math:: \theta^* = \frac{h}{K(1-h) + h}.
 
-    **derived**: :func:`theory.portfolio.theta_star` with m_G/m_L = 1−h+h/K, s_L² = K s_G² and
+    **derived**: :func:`fedtheory.theory.portfolio.theta_star` with m_G/m_L = 1−h+h/K, s_L² = K s_G² and
     ρ = 1/√K (so c = s_G²): θ* = (m_L − m_G)/(m_G(K−1)). It falls as K grows, rises with h, is 0
     without heterogeneity and 1 at h = 1; it does not depend on n, d or SNR. Defined for K ≥ 2
     (with one client global and local coincide).

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .portfolio import minimum_risk_weight
-from ._checks import check_n_f, check_range, scalar_or_array
+from ._checks import check_n_f, check_range, check_representable, provenance, scalar_or_array, where_finite
 
 __all__ = [
     "personalized_mse_exact",
@@ -41,20 +41,33 @@ __all__ = [
 ]
 
 
-def _common(sigma2, m, n, f):
+def _checked(sigma2, m, n, f):
+    """The validated (σ², m, n, f)."""
     s2 = check_range("sigma2", sigma2, low=0.0, low_open=True)
     m_arr = check_range("m", m, low=1, integer=True)
     n_arr, f_arr = check_n_f(n, f)
-    s = s2 / m_arr
-    c = n_arr - f_arr
+    return {"sigma2": s2, "m": m_arr, "n": n_arr, "f": f_arr}
+
+
+def _sq(sigma2, m, n, f):
+    """(s, q) = (σ²/m, (1 − 1/c)σ²/m), c = n − f, from validated inputs."""
+    s = sigma2 / m
+    c = n - f
     q = (1.0 - 1.0 / c) * s
     return s, q
+
+
+def _m0(lam, sigma2, m, n, f, bias2):
+    """M_0(λ) = s − 2λq + λ²(q + bias2), the exact MSE of the honest-mean estimator."""
+    s, q = _sq(sigma2, m, n, f)
+    return s - 2.0 * lam * q + lam**2 * (q + bias2)
 
 
 def _lam(lam):
     return check_range("lam", lam, low=0.0, high=1.0)
 
 
+@provenance("derived", "derived here; the κ = 0 case of arXiv 2409.20329 (Byzantine-robust personalized FL), Prop. 1")
 def personalized_mse_exact(
     lam: ArrayLike, *, sigma2: ArrayLike, m: ArrayLike, n: ArrayLike, f: ArrayLike = 0, bias2: ArrayLike
 ) -> ArrayLike:
@@ -72,12 +85,14 @@ def personalized_mse_exact(
     averages the honest clients only. Averaging over honest clients replaces ``bias2`` by
     ``spread2``.
     """
-    s, q = _common(sigma2, m, n, f)
-    lam_ = _lam(lam)
-    b2 = check_range("bias2", bias2, low=0.0)
-    return scalar_or_array(s - 2.0 * lam_ * q + lam_**2 * (q + b2))
+    inputs = {"lam": _lam(lam), **_checked(sigma2, m, n, f), "bias2": check_range("bias2", bias2, low=0.0)}
+    return scalar_or_array(check_representable("the MSE s − 2λq + λ²(q + bias2)", _m0, **inputs))
 
 
+@provenance(
+    "derived",
+    "derived here (Young's inequality) for arXiv 2409.20329 (Byzantine-robust personalized FL), Section 3",
+)
 def personalized_mse_bound(
     lam: ArrayLike,
     *,
@@ -111,22 +126,35 @@ def personalized_mse_bound(
     closed form of the paper (:func:`lambda_star_mean`). ``gamma=None`` takes the best γ for
     each λ, :math:`\gamma = \lambda\sqrt{\kappa V / M_0}`, which gives the tightest bound of
     this family, :math:`(\sqrt{M_0} + \lambda\sqrt{\kappa V})^2` (Minkowski), exact at κ = 0.
-    The bound without the cross term, :math:`M_0 + \lambda^2\kappa V` (the notes' form), is
+    The bound without the cross term, :math:`M_0 + \lambda^2\kappa V` (a first reading's form), is
     *not* a bound unless :math:`\mathbb E\langle A, B\rangle \le 0`; it is not offered.
     """
-    s, q = _common(sigma2, m, n, f)
-    lam_ = _lam(lam)
-    k = check_range("kappa", kappa, low=0.0)
-    b2 = check_range("bias2", bias2, low=0.0)
-    d2 = check_range("spread2", spread2, low=0.0)
-    m0 = s - 2.0 * lam_ * q + lam_**2 * (q + b2)
-    kv = k * (q + d2)
+    inputs = {"lam": _lam(lam), **_checked(sigma2, m, n, f), "kappa": check_range("kappa", kappa, low=0.0),
+              "bias2": check_range("bias2", bias2, low=0.0), "spread2": check_range("spread2", spread2, low=0.0)}
+
+    def parts(lam, sigma2, m, n, f, kappa, bias2, spread2):
+        _, q = _sq(sigma2, m, n, f)
+        return _m0(lam, sigma2, m, n, f, bias2), kappa * (q + spread2)
+
     if gamma is None:
-        return scalar_or_array((np.sqrt(m0) + lam_ * np.sqrt(kv)) ** 2)
-    g = check_range("gamma", gamma, low=0.0, low_open=True)
-    return scalar_or_array((1.0 + g) * m0 + (1.0 + 1.0 / g) * lam_**2 * kv)
+        def best(**kw):
+            m0, kv = parts(**kw)
+            return (np.sqrt(m0) + kw["lam"] * np.sqrt(kv)) ** 2
+
+        return scalar_or_array(check_representable("the bound (√M_0 + λ√(κV))²", best, **inputs))
+
+    def young(gamma, **kw):
+        m0, kv = parts(**kw)
+        return (1.0 + gamma) * m0 + (1.0 + 1.0 / gamma) * kw["lam"] ** 2 * kv
+
+    inputs["gamma"] = check_range("gamma", gamma, low=0.0, low_open=True)
+    return scalar_or_array(check_representable("the bound (1+γ)M_0 + (1+1/γ)λ²κV", young, **inputs))
 
 
+@provenance(
+    "derived",
+    "derived here; at γ = 1 the λ* of arXiv 2409.20329 (Byzantine-robust personalized FL), Section 3",
+)
 def lambda_star_mean(
     *,
     sigma2: ArrayLike,
@@ -147,32 +175,57 @@ def lambda_star_mean(
 
     With γ = 1 this is the form of arXiv 2409.20329, Section 3 ("λ* … approaches 0 as
     ‖µ_i − µ_C‖² + κΔ² grows"), and of the authors' notebook `theoretic` once its quirks are
-    removed (see the reference notes). **derived** (stationary point of a convex quadratic;
+    removed (it ignores m and squares its heterogeneity term, so it agrees with this form only at
+    its default parameters). **derived** (stationary point of a convex quadratic;
     checked with sympy in the tests). It always lies in [0, 1]. It is
-    :func:`theory.portfolio.minimum_risk_weight` with risks q (local) and D − q (collaborative).
+    :func:`fedtheory.theory.portfolio.minimum_risk_weight` with risks q (local) and D − q (collaborative).
 
     Limits: λ* → 0 as ``bias2 + kappa*spread2`` → ∞ or σ²/m → 0 (local learning);
     λ* → 1/(1 + κ/γ) as heterogeneity → 0 or σ²/m → ∞; λ* = 1 only if κ = 0 and bias2 = 0.
     """
     _, q, denom, _ = _lambda_star_parts(sigma2, m, n, f, kappa, bias2, spread2, gamma)
-    # the risk-minimizing mix of a local (risk q) and a collaborative predictor (risk D − q),
-    # uncorrelated: the same two-asset mathematics as PromptFolio's θ* (theory.portfolio)
-    return minimum_risk_weight(q, denom - q)
+    if np.all(np.isfinite(denom)):
+        # the risk-minimizing mix of a local (risk q) and a collaborative predictor (risk D − q),
+        # uncorrelated: the same two-asset mathematics as PromptFolio's θ* (fedtheory.theory.portfolio)
+        return minimum_risk_weight(q, denom - q)
+    # D overflows float64 (κ/γ or the heterogeneity near the float64 limit): there λ* = q/D in log space
+    qb, db = np.broadcast_arrays(q, denom)
+    fin = np.isfinite(db)
+    with np.errstate(divide="ignore"):
+        out = np.exp(np.log(qb) - _log_denom(sigma2, m, n, f, kappa, bias2, spread2, gamma))
+    if np.any(fin):
+        out[fin] = minimum_risk_weight(qb[fin], db[fin] - qb[fin])
+    return scalar_or_array(out)
+
+
+def _log_denom(sigma2, m, n, f, kappa, bias2, spread2, gamma):
+    """log D, D = q + bias2 + (κ/γ)(q + Δ²), without overflow (validated inputs)."""
+    _, q = _sq(*(np.asarray(v, dtype=float) for v in (sigma2, m, n, f)))
+    k, b2, d2, g = (np.asarray(v, dtype=float) for v in (kappa, bias2, spread2, gamma))
+    with np.errstate(divide="ignore"):  # log 0 = −inf is what logaddexp needs
+        lq, lb, ld, lk = np.log(q), np.log(b2), np.log(d2), np.log(k)
+    return np.logaddexp(np.logaddexp(lq, lb), lk - np.log(g) + np.logaddexp(lq, ld))
 
 
 def _lambda_star_parts(sigma2, m, n, f, kappa, bias2, spread2, gamma):
     """(s, q, D, γ) with D = q + bias2 + (κ/γ)(q + Δ²), the denominator of λ*."""
-    s, q = _common(sigma2, m, n, f)
+    inputs = _checked(sigma2, m, n, f)
+    s, q = _sq(**inputs)
     k = check_range("kappa", kappa, low=0.0)
     b2 = check_range("bias2", bias2, low=0.0)
     d2 = check_range("spread2", spread2, low=0.0)
     g = check_range("gamma", gamma, low=0.0, low_open=True)
-    denom = q + b2 + k / g * (q + d2)
+    with np.errstate(over="ignore"):  # an overflowing D is handled by the callers (log space)
+        denom = q + b2 + k / g * (q + d2)
     if np.any(denom <= 0):  # only when c = 1 and there is no heterogeneity
         raise ValueError("bias2 and spread2 must not both be 0 when n - f = 1: λ* is undefined there")
     return s, q, denom, g
 
 
+@provenance(
+    "derived",
+    "derived here (minimum of the bound) for arXiv 2409.20329 (Byzantine-robust personalized FL), Section 3",
+)
 def mse_bound_at_lambda_star(
     *,
     sigma2: ArrayLike,
@@ -189,10 +242,26 @@ def mse_bound_at_lambda_star(
     **derived** (minimum of the quadratic). It is below the γ-bound of local learning,
     :math:`B_\gamma(0) = (1+\gamma)s`, whenever c > 1.
     """
-    s, q, denom, g = _lambda_star_parts(sigma2, m, n, f, kappa, bias2, spread2, gamma)
-    return scalar_or_array((1.0 + g) * (s - q**2 / denom))
+    _lambda_star_parts(sigma2, m, n, f, kappa, bias2, spread2, gamma)  # validates, and rejects D = 0
+    inputs = {**_checked(sigma2, m, n, f),
+              **{k: np.asarray(v, dtype=float) for k, v in (("kappa", kappa), ("bias2", bias2), ("spread2", spread2),
+                                                            ("gamma", gamma))}}
+
+    def bound(sigma2, m, n, f, kappa, bias2, spread2, gamma):
+        s, q = _sq(sigma2, m, n, f)
+        denom = q + bias2 + kappa / gamma * (q + spread2)
+        direct = (1.0 + gamma) * (s - q**2 / denom)
+        # q²/D = q·λ*, with λ* = q/D ∈ [0, 1] in log space, where q² or D overflows
+        return where_finite(direct, lambda: (1.0 + gamma) * (s - q * np.exp(
+            np.log(q) - _log_denom(sigma2, m, n, f, kappa, bias2, spread2, gamma))))
+
+    return scalar_or_array(check_representable("the bound (1+γ)(s − q²/D)", bound, **inputs))
 
 
+@provenance(
+    "derived",
+    "derived here for the Gaussian client means of arXiv 2409.20329 (Byzantine-robust personalized FL), Section 3",
+)
 def expected_heterogeneity(*, sigma_h2: ArrayLike, n: ArrayLike, f: ArrayLike) -> ArrayLike:
     r"""Expectation of ``bias2`` (and of ``spread2``) when :math:`\mu_j \sim N(\mu, \sigma_h^2 I)`.
 
@@ -205,6 +274,10 @@ def expected_heterogeneity(*, sigma_h2: ArrayLike, n: ArrayLike, f: ArrayLike) -
     return scalar_or_array((1.0 - 1.0 / (n_arr - f_arr)) * s_h)
 
 
+@provenance(
+    "reconstructed",
+    "reconstructed from the summary of arXiv 2409.20329 (Byzantine-robust personalized FL), Section 4",
+)
 def lambda_star_classification(
     pdim: ArrayLike, m: ArrayLike, phi: ArrayLike, f: ArrayLike, n: ArrayLike, G2: ArrayLike
 ) -> ArrayLike:

@@ -10,11 +10,11 @@ mixture is the maximum-Sharpe ("tangency") portfolio of mean–variance theory.
 
 Provenance. The paper's abstract states the analogy ("combining two independent assets will
 maintain the income while reducing the risk … derived the optimal mixing coefficient"); its
-theorems could not be read (see ``../shared/reference/promptfolio.md``). Every formula here is
+theorems could not be read (only the abstract of arXiv 2409.19610 was available to us). Every formula here is
 therefore **derived** from the Gaussian-margin model, and the paper's own θ* is
 **reconstructed** as its special case of *independent* assets (ρ = 0). Our model does not make
 the assets independent (the local prompt's noise is part of the global one's, ρ ≈ 1/√K, see
-:mod:`theory.feature_learning`), so :func:`theta_star` takes ρ and validation compares both.
+:mod:`fedtheory.theory.feature_learning`), so :func:`theta_star` takes ρ and validation compares both.
 
 The same mathematics serves the Byzantine paper (arXiv 2409.20329): its λ* mixes a local and a
 collaborative estimator to minimize a risk, which is :func:`minimum_risk_weight`; the tangency
@@ -27,7 +27,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
-from ._checks import as_float_array, check_range, scalar_or_array
+from ._checks import (
+    as_float_array,
+    check_bool,
+    check_range,
+    check_representable,
+    provenance,
+    scalar_or_array,
+    where_finite,
+)
 
 __all__ = [
     "minimum_risk_weight",
@@ -41,6 +49,11 @@ __all__ = [
 ]
 
 
+@provenance(
+    "derived",
+    "derived here (minimum-variance two-asset portfolio); "
+    "serves arXiv 2409.20329 (Byzantine-robust personalized FL), Section 3, and arXiv 2409.19610 (PromptFolio)",
+)
 def minimum_risk_weight(risk_a: ArrayLike, risk_b: ArrayLike, cov: ArrayLike = 0.0) -> ArrayLike:
     r"""Weight w on predictor b minimizing :math:`(1-w)^2 r_a + w^2 r_b + 2w(1-w)c`.
 
@@ -51,7 +64,7 @@ def minimum_risk_weight(risk_a: ArrayLike, risk_b: ArrayLike, cov: ArrayLike = 0
 
     Serves both seed papers: the Byzantine λ* (arXiv 2409.20329, Section 3) is this weight with
     a = the local estimator (r_a = (1−1/c)σ²/m), b = the robust collaborative one and c = 0
-    (:func:`theory.personalization.lambda_star_mean`); PromptFolio's θ* (:func:`theta_star`) equals
+    (:func:`fedtheory.theory.personalization.lambda_star_mean`); PromptFolio's θ* (:func:`theta_star`) equals
     it when global and local prompts have the same return.
 
     Raises ``ValueError`` if a risk is negative, |c| > √(r_a r_b), or the two predictors are the
@@ -60,12 +73,27 @@ def minimum_risk_weight(risk_a: ArrayLike, risk_b: ArrayLike, cov: ArrayLike = 0
     ra = check_range("risk_a", risk_a, low=0.0)
     rb = check_range("risk_b", risk_b, low=0.0)
     c = as_float_array("cov", cov)
-    if np.any(c**2 > ra * rb * (1 + 1e-12)):
+    with np.errstate(over="ignore"):
+        c2, rab = c**2, ra * rb
+        # where the squares overflow, compare |c| with √r_a·√r_b instead
+        too_big = np.where(np.isfinite(c2) & np.isfinite(rab), c2 > rab * (1 + 1e-12),
+                           np.abs(c) > np.sqrt(ra) * np.sqrt(rb) * np.sqrt(1 + 1e-12))
+    if np.any(too_big):
         raise ValueError(f"cov must satisfy |cov| <= sqrt(risk_a*risk_b), got cov={cov!r}")
-    denom = ra + rb - 2 * c
-    if np.any(denom <= 0):
+    with np.errstate(over="ignore", invalid="ignore"):
+        denom = ra + rb - 2 * c
+        # halving every term is exact: where r_a + r_b − 2c overflows, w = (r_a/2 − c/2)/(r_a/2 + r_b/2 − c)
+        half = 0.5 * ra + 0.5 * rb - c
+    if np.any(np.where(np.isfinite(denom), denom, half) <= 0):
         raise ValueError("risk_a + risk_b - 2*cov must be > 0: the two predictors are identical")
-    return scalar_or_array((ra - c) / denom)
+
+    def weight(risk_a, risk_b, cov):
+        denom = risk_a + risk_b - 2 * cov
+        # a finite numerator over an overflowed denominator would read 0: use the halved form there
+        return np.where(np.isfinite(denom), (risk_a - cov) / denom,
+                        (0.5 * risk_a - 0.5 * cov) / (0.5 * risk_a + 0.5 * risk_b - cov))
+
+    return scalar_or_array(check_representable("w* = (r_a − c)/(r_a + r_b − 2c)", weight, risk_a=ra, risk_b=rb, cov=c))
 
 
 def _check_assets(s_global, s_local, rho):
@@ -75,6 +103,7 @@ def _check_assets(s_global, s_local, rho):
     return sg, sl, r
 
 
+@provenance("derived", "derived here from the Gaussian-margin model of arXiv 2409.19610 (PromptFolio)")
 def portfolio_return(theta: ArrayLike, m_global: ArrayLike, m_local: ArrayLike) -> ArrayLike:
     r"""Task-relevant mean of the mixed prompt, :math:`m(\theta) = (1-\theta)m_G + \theta m_L`. **derived**."""
     t = check_range("theta", theta, low=0.0, high=1.0)
@@ -82,6 +111,7 @@ def portfolio_return(theta: ArrayLike, m_global: ArrayLike, m_local: ArrayLike) 
     return scalar_or_array((1 - t) * mg + t * ml)
 
 
+@provenance("derived", "derived here from the Gaussian-margin model of arXiv 2409.19610 (PromptFolio)")
 def portfolio_risk(theta: ArrayLike, s_global: ArrayLike, s_local: ArrayLike, rho: ArrayLike = 0.0) -> ArrayLike:
     r"""Task-irrelevant spread of the mixed prompt,
 
@@ -93,16 +123,35 @@ def portfolio_risk(theta: ArrayLike, s_global: ArrayLike, s_local: ArrayLike, rh
     """
     t = check_range("theta", theta, low=0.0, high=1.0)
     sg, sl, r = _check_assets(s_global, s_local, rho)
-    return scalar_or_array(np.sqrt((1 - t) ** 2 * sg**2 + t**2 * sl**2 + 2 * t * (1 - t) * r * sg * sl))
+    return scalar_or_array(_risk(t, sg, sl, r))
 
 
+def _risk(t, sg, sl, r):
+    """s(θ) of validated inputs; where the squares overflow, in units of a power of 2 ≥ the larger weighted risk."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        direct = np.sqrt((1 - t) ** 2 * sg**2 + t**2 * sl**2 + 2 * t * (1 - t) * r * sg * sl)
+
+    def rescaled():
+        # s(θ) ≤ max((1−θ)s_G, θs_L)·√2, so the result is representable: no clamping involved
+        _, e = np.frexp(np.maximum((1 - t) * sg, t * sl))
+        a, b = np.ldexp((1 - t) * sg, -e), np.ldexp(t * sl, -e)
+        return np.ldexp(np.sqrt(a**2 + b**2 + 2 * r * a * b), e)
+
+    return where_finite(direct, rescaled)
+
+
+@provenance("derived", "derived here from the Gaussian-margin model of arXiv 2409.19610 (PromptFolio)")
 def sharpe_ratio(m: ArrayLike, s: ArrayLike) -> ArrayLike:
-    """Return over risk, m/s (s > 0): the paper's "ratio of task-relevant to task-irrelevant" terms."""
+    """Return over risk, m/s (s > 0): the paper's "ratio of task-relevant to task-irrelevant" terms.
+
+    **derived** (the margin's mean over its standard deviation in the Gaussian-margin model).
+    """
     mm = as_float_array("m", m)
     ss = check_range("s", s, low=0.0, low_open=True)
-    return scalar_or_array(mm / ss)
+    return scalar_or_array(check_representable("m/s", lambda m, s: m / s, m=mm, s=ss))
 
 
+@provenance("derived", "derived here from the Gaussian-margin model of arXiv 2409.19610 (PromptFolio)")
 def gaussian_accuracy(m: ArrayLike, s: ArrayLike) -> ArrayLike:
     r"""Accuracy of a linear score whose margin is :math:`\mathcal N(m, s^2)`: :math:`\Phi(m/s)`.
 
@@ -110,9 +159,13 @@ def gaussian_accuracy(m: ArrayLike, s: ArrayLike) -> ArrayLike:
     s = σ_p‖P_⊥p‖ (**derived**; the abstract's "performance can be assessed by the ratio of
     task-relevant to task-irrelevant coefficients"). Ties (margin exactly 0) have probability 0.
     """
-    return scalar_or_array(norm.cdf(np.asarray(sharpe_ratio(m, s))))
+    mm = as_float_array("m", m)
+    ss = check_range("s", s, low=0.0, low_open=True)
+    with np.errstate(over="ignore"):  # m/s = ±inf (s → 0) is accuracy 1 or 0, exactly
+        return scalar_or_array(norm.cdf(mm / ss))
 
 
+@provenance("derived", "derived here from the Gaussian-margin model of arXiv 2409.19610 (PromptFolio)")
 def portfolio_accuracy(
     theta: ArrayLike,
     m_global: ArrayLike,
@@ -127,6 +180,11 @@ def portfolio_accuracy(
     return gaussian_accuracy(m, s)
 
 
+@provenance(
+    "derived",
+    "derived here from the Gaussian-margin model of arXiv 2409.19610 (PromptFolio); "
+    "its ρ = 0 case is our reconstruction of the paper's θ*",
+)
 def theta_star(
     m_global: ArrayLike,
     m_local: ArrayLike,
@@ -157,19 +215,53 @@ def theta_star(
     """
     mg, ml = as_float_array("m_global", m_global), as_float_array("m_local", m_local)
     sg, sl, r = _check_assets(s_global, s_local, rho)
-    c = r * sg * sl
-    denom = ml * sg**2 + mg * sl**2 - (mg + ml) * c
-    num = ml * sg**2 - mg * c
+    constrained = check_bool("constrained", constrained)
+    num, denom, local_better = _tangency(mg, ml, sg, sl, r)
     if not constrained:
         if np.any(denom <= 0):
-            raise ValueError("no maximum-Sharpe mixture exists where D = m_L s_G² + m_G s_L² - (m_G+m_L)ρ s_G s_L <= 0")
-        return scalar_or_array(num / denom)
+            raise ValueError("no maximum-Sharpe mixture exists where D = m_L s_G² + m_G s_L² - (m_G+m_L)ρ s_G s_L <= 0 "
+                             f"(m_global={m_global!r}, m_local={m_local!r}, s_global={s_global!r}, "
+                             f"s_local={s_local!r}, rho={rho!r})")
+
+        def theta0(m_global, m_local, s_global, s_local, rho):
+            num, denom, _ = _tangency(m_global, m_local, s_global, s_local, rho)
+            return num / denom
+
+        return scalar_or_array(check_representable("θ₀ = (m_L s_G² − m_G ρ s_G s_L)/D", theta0, m_global=mg,
+                                                   m_local=ml, s_global=sg, s_local=sl, rho=r))
     with np.errstate(divide="ignore", invalid="ignore"):
         interior = np.clip(num / np.where(denom > 0, denom, 1.0), 0.0, 1.0)
-    endpoint = np.where(ml / sl > mg / sg, 1.0, 0.0)
+    endpoint = np.where(local_better, 1.0, 0.0)
     return scalar_or_array(np.where(denom > 0, interior, endpoint))
 
 
+def _tangency(mg, ml, sg, sl, r):
+    """(numerator, D, S_L > S_G) of θ₀ for validated inputs.
+
+    θ₀ is homogeneous of degree 0 in the returns and in the risks, so where a square or a product
+    overflows, the returns and the risks are first divided by powers of 2 (exact) near their maxima.
+    """
+    def parts(mg, ml, sg, sl):
+        c = r * sg * sl
+        return ml * sg**2 - mg * c, ml * sg**2 + mg * sl**2 - (mg + ml) * c
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        num, denom = parts(mg, ml, sg, sl)
+        sharpe_l, sharpe_g = ml / sl, mg / sg
+        local_better = sharpe_l > sharpe_g
+    # overflow anywhere (or an underflow that zeroes D) is undone by the exact rescaling below
+    bad = ~(np.isfinite(num) & np.isfinite(denom) & np.isfinite(sharpe_l) & np.isfinite(sharpe_g)) | (denom == 0)
+    if np.any(bad):
+        _, em = np.frexp(np.maximum(np.abs(mg), np.abs(ml)))
+        _, es = np.frexp(np.maximum(sg, sl))
+        mg2, ml2, sg2, sl2 = np.ldexp(mg, -em), np.ldexp(ml, -em), np.ldexp(sg, -es), np.ldexp(sl, -es)
+        num2, denom2 = parts(mg2, ml2, sg2, sl2)
+        num, denom = np.where(bad, num2, num), np.where(bad, denom2, denom)
+        local_better = np.where(bad, ml2 * sg2 > mg2 * sl2, local_better)
+    return num, denom, local_better
+
+
+@provenance("derived", "derived here from the Gaussian-margin model of arXiv 2409.19610 (PromptFolio)")
 def max_sharpe_ratio(sharpe_global: ArrayLike, sharpe_local: ArrayLike, rho: ArrayLike = 0.0) -> ArrayLike:
     r"""Sharpe ratio of the unconstrained tangency portfolio (a positive-return mixture):
 
@@ -182,4 +274,17 @@ def max_sharpe_ratio(sharpe_global: ArrayLike, sharpe_local: ArrayLike, rho: Arr
     a = check_range("sharpe_global", sharpe_global, low=0.0)
     b = check_range("sharpe_local", sharpe_local, low=0.0)
     r = check_range("rho", rho, low=-1.0, high=1.0, low_open=True, high_open=True)
-    return scalar_or_array(np.sqrt((a**2 + b**2 - 2 * r * a * b) / (1 - r**2)))
+
+    def s_star(sharpe_global, sharpe_local, rho):
+        a, b, r = sharpe_global, sharpe_local, rho
+        direct = np.sqrt((a**2 + b**2 - 2 * r * a * b) / (1 - r**2))
+
+        def rescaled():  # in units of a power of 2 near max(S_G, S_L) (exact), where the squares overflow
+            _, e = np.frexp(np.maximum(a, b))
+            a2, b2 = np.ldexp(a, -e), np.ldexp(b, -e)
+            return np.ldexp(np.sqrt((a2**2 + b2**2 - 2 * r * a2 * b2) / (1 - r**2)), e)
+
+        return where_finite(direct, rescaled)
+
+    return scalar_or_array(check_representable("S* = √((S_G² + S_L² − 2ρS_GS_L)/(1 − ρ²))", s_star,
+                                               sharpe_global=a, sharpe_local=b, rho=r))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
-from ._checks import check_n_f, check_range, scalar_or_array
+from ._checks import check_n_f, check_range, check_representable, provenance, scalar_or_array
 
 __all__ = [
     "PROVENANCE",
@@ -48,11 +48,17 @@ PROVENANCE: dict[str, str] = {
 # tests/simulators/test_robustness.py (the ratio of the definition must stay below them).
 
 
+def _r(n, f):
+    """r = f/(n − 2f) of validated counts."""
+    return f / (n - 2 * f)
+
+
 def _ratio(n: ArrayLike, f: ArrayLike):
     n_arr, f_arr = check_n_f(n, f)
-    return f_arr / (n_arr - 2 * f_arr), n_arr, f_arr
+    return _r(n_arr, f_arr), n_arr, f_arr
 
 
+@provenance("published", "Allouah et al. 2023 (Fixing by Mixing, AISTATS), as restated by citing work")
 def kappa_lower_bound(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     r"""Lower bound on κ for any (f, κ)-robust rule: :math:`\kappa \ge f/(n-2f)`.
 
@@ -64,6 +70,7 @@ def kappa_lower_bound(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     return scalar_or_array(r)
 
 
+@provenance("reconstructed", "Allouah et al. 2023 (Fixing by Mixing, AISTATS), Table 1")
 def kappa_trimmed_mean(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     r"""Coordinate-wise trimmed mean (f trimmed on each side):
     :math:`\kappa = \frac{6f}{n-2f}\left(1 + \frac{f}{n-2f}\right)`.
@@ -71,20 +78,24 @@ def kappa_trimmed_mean(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     Source: Allouah et al. 2023, Table 1. **reconstructed**: the shape in f/(n-2f) is
     confirmed by citing work, the leading constant is not. Holds for ``n > 2f``.
     """
-    r, _, _ = _ratio(n, f)
-    return scalar_or_array(6.0 * r * (1.0 + r))
+    n_arr, f_arr = check_n_f(n, f)
+    return scalar_or_array(check_representable("κ = 6r(1 + r), r = f/(n−2f)",
+                                               lambda n, f: 6.0 * _r(n, f) * (1.0 + _r(n, f)), n=n_arr, f=f_arr))
 
 
+@provenance("reconstructed", "Allouah et al. 2023 (Fixing by Mixing, AISTATS), Table 1")
 def kappa_median(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     r"""Coordinate-wise median: :math:`\kappa = 4\left(1 + \frac{f}{n-2f}\right)^2`.
 
     Source: Allouah et al. 2023, Table 1. **reconstructed**: the shape in f/(n-2f) is
     confirmed by citing work, the leading constant is not. Holds for ``n > 2f``.
     """
-    r, _, _ = _ratio(n, f)
-    return scalar_or_array(4.0 * (1.0 + r) ** 2)
+    n_arr, f_arr = check_n_f(n, f)
+    return scalar_or_array(check_representable("κ = 4(1 + r)², r = f/(n−2f)", lambda n, f: 4.0 * (1.0 + _r(n, f)) ** 2,
+                                               n=n_arr, f=f_arr))
 
 
+@provenance("reconstructed", "Allouah et al. 2023 (Fixing by Mixing, AISTATS), Table 1")
 def kappa_geometric_median(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     r"""Geometric median: :math:`\kappa = 4\left(1 + \frac{f}{n-2f}\right)^2`.
 
@@ -92,20 +103,24 @@ def kappa_geometric_median(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     confirmed by citing work, the leading constant is not. Holds for ``n > 2f``
     and the exact geometric median; Weiszfeld's approximation adds its tolerance.
     """
-    r, _, _ = _ratio(n, f)
-    return scalar_or_array(4.0 * (1.0 + r) ** 2)
+    n_arr, f_arr = check_n_f(n, f)
+    return scalar_or_array(check_representable("κ = 4(1 + r)², r = f/(n−2f)", lambda n, f: 4.0 * (1.0 + _r(n, f)) ** 2,
+                                               n=n_arr, f=f_arr))
 
 
+@provenance("reconstructed", "Allouah et al. 2023 (Fixing by Mixing, AISTATS), Table 1")
 def kappa_krum(n: ArrayLike, f: ArrayLike) -> ArrayLike:
     r"""Krum: :math:`\kappa = 6\left(1 + \frac{f}{n-2f}\right)`.
 
     Source: Allouah et al. 2023, Table 1. **reconstructed**: the shape in f/(n-2f) is
     confirmed by citing work, the leading constant is not. Holds for ``n > 2f``.
     """
-    r, _, _ = _ratio(n, f)
-    return scalar_or_array(6.0 * (1.0 + r))
+    n_arr, f_arr = check_n_f(n, f)
+    return scalar_or_array(check_representable("κ = 6(1 + r), r = f/(n−2f)", lambda n, f: 6.0 * (1.0 + _r(n, f)),
+                                               n=n_arr, f=f_arr))
 
 
+@provenance("reconstructed", "Allouah et al. 2023 (Fixing by Mixing, AISTATS), the NNM lemma")
 def kappa_nnm(n: ArrayLike, f: ArrayLike, kappa_inner: ArrayLike) -> ArrayLike:
     r"""Nearest-neighbour mixing composed with an (f, κ)-robust rule F:
     :math:`\kappa_{F \circ \mathrm{NNM}} = \frac{8f}{n-f}\,(\kappa_F + 1)`.
@@ -117,7 +132,9 @@ def kappa_nnm(n: ArrayLike, f: ArrayLike, kappa_inner: ArrayLike) -> ArrayLike:
     """
     n_arr, f_arr = check_n_f(n, f)
     k = check_range("kappa_inner", kappa_inner, low=0.0)
-    return scalar_or_array(8.0 * f_arr / (n_arr - f_arr) * (k + 1.0))
+    return scalar_or_array(check_representable(
+        "κ = 8f/(n−f)·(kappa_inner + 1)", lambda n, f, kappa_inner: 8.0 * f / (n - f) * (kappa_inner + 1.0),
+        n=n_arr, f=f_arr, kappa_inner=k))
 
 
 _RULES = {
@@ -129,13 +146,23 @@ _RULES = {
 }
 
 
+@provenance(
+    "reconstructed",
+    "Allouah et al. 2023 (Fixing by Mixing, AISTATS), Table 1 and the NNM lemma (tag of each rule in PROVENANCE)",
+)
 def kappa_of(rule: str, n: ArrayLike, f: ArrayLike) -> ArrayLike:
     """κ of a rule named like the simulators name it, e.g. ``"nnm+trimmed_mean"``.
 
     ``"mean"`` has κ = 0 only for ``f = 0`` (the average is not robust). Clipping steps
     (``clip``, ``server_clip``) are ignored: no published constant covers them, so the κ returned
     for a chain with clipping is that of the chain without it (unverified for the clipped rule).
+
+    **reconstructed**, as the constants it composes (Allouah et al. 2023, Table 1 and the NNM
+    lemma): only ``"lower_bound"`` is **published** and ``"mean"`` (κ = 0 at f = 0) is exact;
+    ``PROVENANCE`` gives the tag of each rule.
     """
+    if not isinstance(rule, str):
+        raise ValueError(f"rule must be a string naming an aggregator (e.g. 'nnm+trimmed_mean'), got {rule!r}")
     parts = [p for p in rule.split("+") if p not in ("clip", "server_clip")]
     if not parts:
         raise ValueError(f"rule must name an aggregator, got {rule!r}")

@@ -1,15 +1,28 @@
-"""Claims: prediction against measurement, with verdicts, figures, a results store and a report.
+"""Claims: prediction against measurement. The harness (:mod:`fedtheory.validation.harness`) and one module
+per paper (:mod:`fedtheory.validation.papers`).
 
-Importing the package registers every claim (see :mod:`validation.papers`).
+The harness API a claim author uses is available here (``from fedtheory.validation import Claim, unit,
+...``); it is imported on first use, so that ``fedtheory --help`` stays fast. Nothing here imports a
+paper module: the command line (:mod:`fedtheory.cli`) registers the claims.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from . import papers  # noqa: E402,F401  (registers the claims)
-from .claims import CLAIMS, Claim, ClaimData, register, select  # noqa: E402
-from .records import ClaimResult, Finding, Verdict  # noqa: E402
-from .runner import report, validate  # noqa: E402
-from .units import Unit, unit  # noqa: E402
+import importlib
 
-__all__ = ["CLAIMS", "Claim", "ClaimData", "ClaimResult", "Finding", "Unit", "Verdict", "register", "report",
-           "select", "unit", "validate", "__version__"]
+_EXPORTS = {
+    "CLAIMS": "claims", "Claim": "claims", "ClaimData": "claims", "register": "claims", "select": "claims",
+    "Figure": "figures", "ClaimResult": "records", "Finding": "records", "Verdict": "records",
+    "Unit": "units", "unit": "units", "stats": None, "figures": None,
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fedtheory.validation' has no attribute {name!r}")
+    mod = _EXPORTS[name]
+    if mod is None:
+        return importlib.import_module(f"fedtheory.validation.harness.{name}")
+    return getattr(importlib.import_module(f"fedtheory.validation.harness.{mod}"), name)

@@ -1,4 +1,4 @@
-"""Closed-form oracles, batching, dtype/device and input checks for simulators.aggregators."""
+"""Closed-form oracles, batching, dtype/device and input checks for fedtheory.simulators.shared.aggregators."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from simulators.aggregators import (
+from fedtheory.simulators.shared.aggregators import (
     AGGREGATOR_NAMES,
     PREAGGREGATOR_NAMES,
     Aggregator,

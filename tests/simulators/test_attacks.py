@@ -1,12 +1,12 @@
-"""Shapes, hand-computed values and input checks for simulators.attacks."""
+"""Shapes, hand-computed values and input checks for fedtheory.simulators.shared.attacks."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from simulators.aggregators import make_aggregator
-from simulators.attacks import (
+from fedtheory.simulators.shared.aggregators import make_aggregator
+from fedtheory.simulators.shared.attacks import (
     ATTACK_NAMES,
     DEFAULT_TAUS,
     alie,

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulators import datasets as D
-from simulators.datasets import DataUnavailableError
+from fedtheory.simulators import datasets as D
+from fedtheory.simulators.data.datasets import DataUnavailableError
 
 
 @pytest.fixture()

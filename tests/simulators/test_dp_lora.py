@@ -4,18 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from simulators.dp_lora import (
+from fedtheory.simulators.la_lora.dp_lora import (
     METHODS,
     DPLoRAConfig,
     _loss,
-    clip_per_example,
     make_task,
     per_example_factors,
     per_example_grads_closed_form,
     per_example_grads_func,
     simulate_dp_lora,
-    smooth,
 )
+from fedtheory.simulators.shared.dp import clip_per_example
+from fedtheory.simulators.shared.lora import smooth
 
 SMALL = dict(d=8, classes=3, r=2, r_star=1, clients=3, n_per_client=16, n_test=30, rounds=2, local_steps=2)
 
@@ -107,7 +107,7 @@ def test_bad_config(kw, name):
 
 
 def test_sharpness_is_the_top_hessian_eigenvalue():
-    from simulators.dp_lora import sharpness
+    from fedtheory.simulators.la_lora.dp_lora import sharpness
 
     cfg = DPLoRAConfig(d=6, classes=3, r=2, clients=2, n_per_client=10)
     t = make_task(cfg, [0, 1], "cpu", torch.float64)

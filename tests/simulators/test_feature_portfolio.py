@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from simulators.feature_portfolio import FeaturePortfolioConfig, simulate_feature_portfolio
+from fedtheory.simulators.promptfolio.feature_portfolio import FeaturePortfolioConfig, simulate_feature_portfolio
 
 
 def _features(n=600, d=16, seed=0, signal=1.5):

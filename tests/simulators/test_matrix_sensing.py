@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from simulators.matrix_sensing import SensingConfig, estimate_rip, simulate_sensing
+from fedtheory.simulators.la_lora.matrix_sensing import SensingConfig, estimate_rip, simulate_sensing
 
 
 def test_converges_and_brackets_delta():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.partition import dirichlet, fixed_m, iid, partition_summary
+from fedtheory.simulators.shared.partition import dirichlet, fixed_m, iid, partition_summary
 
 
 def _labels(n_per_class: tuple[int, ...], seed: int = 0) -> np.ndarray:

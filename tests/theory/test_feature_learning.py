@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import (
+from fedtheory.theory import (
     coefficient_ratio,
     noise_rate,
     signal_rate,

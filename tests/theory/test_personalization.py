@@ -5,7 +5,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from theory import (
+from fedtheory.theory import (
     expected_heterogeneity,
     lambda_star_classification,
     lambda_star_mean,

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from theory import (
+from fedtheory.theory import (
     lambda_star_mean,
     max_sharpe_ratio,
     minimum_risk_weight,

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("opacus")
 
-from theory.privacy import analytic_gaussian_delta, analytic_gaussian_epsilon, epsilon, noise_multiplier  # noqa: E402
+from fedtheory.theory.privacy import analytic_gaussian_delta, analytic_gaussian_epsilon, epsilon, noise_multiplier  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
 

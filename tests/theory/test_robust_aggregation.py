@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.robust_aggregation import (
+from fedtheory.theory.robust_aggregation import (
     PROVENANCE,
     kappa_geometric_median,
     kappa_krum,
@@ -81,5 +81,5 @@ def test_theory_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, theory; assert 'torch' not in sys.modules, 'theory imported torch'"
+    code = "import sys, theory; assert 'torch' not in sys.modules, 'fedtheory.theory imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)

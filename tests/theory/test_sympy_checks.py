@@ -1,8 +1,8 @@
-"""Symbolic checks of the derivations in theory.personalization and theory.portfolio (sympy)."""
+"""Symbolic checks of the derivations in fedtheory.theory.personalization and fedtheory.theory.portfolio (sympy)."""
 
 import sympy as sp
 
-import theory.personalization as tp
+import fedtheory.theory.personalization as tp
 
 
 def _symbols():

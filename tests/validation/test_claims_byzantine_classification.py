@@ -1,4 +1,7 @@
-"""Real-data claims (Algorithm 1 on UCI phishing) on the quick budget."""
+"""Real-data claims (Algorithm 1 on UCI phishing and Fashion-MNIST) on the quick budget: an integration test.
+
+The judges' verdict rules are tested on synthetic data in test_judges_byzantine.py.
+"""
 
 from pathlib import Path
 
@@ -6,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from simulators.personalized_gd import IPGDConfig, make_federated_task, run_ipgd
-from validation import Verdict
+from fedtheory.simulators.byzantine.personalized_gd import IPGDConfig, make_federated_task, run_ipgd
 
 pytestmark = pytest.mark.claims
 QUICK = ["byzantine.classification"]
@@ -18,25 +20,17 @@ def results(quick_suite):
     return {k: r for k, r in quick_suite[1].items() if k.startswith("byzantine.classification.")}
 
 
-def test_claims_ran_with_figures(results):
+def test_claims_ran_with_figures_and_their_seeds(results):
     assert len(results) == 4
     for r in results.values():
         assert Path(r.figure).exists() and Path(r.figure).with_suffix(".json").exists()
-        assert r.verdict in set(Verdict)
+        assert r.seeds == [0, 1, 2] and r.budget == "quick"  # Algorithm 1's own 3 seeds, as recorded
 
 
-def test_collapse_numbers_are_consistent(results):
-    r = results["byzantine.classification.collapse_vs_tuned"]
-    for key, row in r.summary.items():
-        if isinstance(row, dict):
-            assert row["acc_best"] >= row["acc_lambda1"] and row["acc_best"] >= row["acc_lambda0"]
-
-
-def test_slope_verdict_follows_from_intervals(results):
-    r = results["byzantine.classification.optimization_error_slope"]
-    fitted = [v for v in r.summary.values() if isinstance(v, dict) and "slope" in v]
-    inside = [v["ci"][0] <= 2 <= v["ci"][1] for v in fitted]
-    assert (r.verdict == Verdict.AGREES) == (bool(fitted) and all(inside))
+def test_full_collaboration_collapses_under_sign_flipping(results):
+    # on phishing with f = 9 of 20, λ = 1 loses ≥ 0.1 accuracy against f = 0 (measured 0.75 vs 0.93)
+    row = results["byzantine.classification.collapse_vs_tuned"].summary["phishing, sign_flipping, f=9"]
+    assert row["drop_at_lambda1_vs_f0"][1] > 0.05 and row["crossfitted_tuned_minus_lambda1"][1] > 0
 
 
 def test_algorithm1_without_attack_reaches_the_personalized_optimum():
@@ -54,7 +48,7 @@ def test_algorithm1_without_attack_reaches_the_personalized_optimum():
     # 1e-5 for the coinciding λ = 1 models is float32 round-off.
     full = res.theta[:, 1]  # (S, h, P)
     assert torch.allclose(full, full[:, :1].expand_as(full), atol=1e-5)
-    from simulators.personalized_gd import pair_gradients
+    from fedtheory.simulators.byzantine.personalized_gd import pair_gradients
 
     grads, _ = pair_gradients(cfg, res.theta, task.X, task.Y, task.n_classes)
     eye = torch.arange(task.h)
@@ -65,7 +59,7 @@ def test_algorithm1_without_attack_reaches_the_personalized_optimum():
 
 
 def test_full_budget_runs_the_papers_grid():
-    from validation.byzantine_classification import GRIDS, _settings
+    from fedtheory.validation.papers.byzantine_classification import GRIDS, _settings
 
     full = _settings(GRIDS["full"]["phishing"])
     assert len(full) == 4 * 3 * 4 == len({tuple(s.values()) for s in full})

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from validation import CLAIMS, Verdict, validate
-from validation.store import ResultsStore
+from fedtheory import CLAIMS, validate
+from fedtheory.validation import Verdict
+from fedtheory.validation.harness.store import ResultsStore
 
 pytestmark = pytest.mark.claims
 QUICK = ["byzantine.mean"]
@@ -38,36 +39,15 @@ def test_exact_mse_agrees(quick_run):
             assert abs(row["argmin"] - row["lambda_star"]) <= row["tolerance"] + 1e-12
 
 
-def test_tracking_reports_spearman_and_offsets(quick_run):
+def test_tracking_covers_both_attacks_and_all_sweeps(quick_run):
     r = quick_run[1]["byzantine.mean.lambda_star_tracks_argmin"]
-    assert r.verdict in {Verdict.AGREES, Verdict.QUALITATIVE, Verdict.DISAGREES}
-    sweeps = [k for k in r.summary if "/" in k]
-    assert len(sweeps) == 8  # 2 attacks × (σ_h, σ, m, f)
-    for k in sweeps:
-        lo, hi = r.summary[k]["offset_ci"]
-        assert lo <= hi
-    # The verdict follows from the numbers it reports: trends by Spearman, offsets per setting
-    # (every setting within grid step + Monte-Carlo error).
-    trends = [r.summary[k]["spearman"] > 0 and r.summary[k]["p_value"] < 0.05 for k in sweeps]
-    within = [tuple(map(int, r.summary[k]["settings_within_tol"].split("/"))) for k in sweeps]
-    offsets = [a == b for a, b in within]
-    expected = Verdict.DISAGREES if not all(trends) else Verdict.AGREES if all(offsets) else Verdict.QUALITATIVE
-    assert r.verdict == expected
+    assert {k for k in r.summary if "/" in k} == {f"{a}/{p}" for a in ("sign_flipping", "alie")
+                                                   for p in ("sigma_h", "sigma", "m", "f")}
 
 
-def test_bound_verdict_follows_from_ratios(quick_run):
-    r = quick_run[1]["byzantine.mean.bound_holds"]
-    assert r.verdict in {Verdict.BOUND_HOLDS, Verdict.BOUND_VIOLATED}
-    violated_pub = any("VIOLATED" in v for k, row in r.summary.items() if "/" in k for vk, v in row.items()
-                       if vk.startswith("published"))
-    assert (r.verdict == Verdict.BOUND_VIOLATED) == violated_pub
-
-
-def test_fine_tuning_counts_are_consistent(quick_run):
-    r = quick_run[1]["byzantine.mean.fine_tuning_beats_extremes"]
-    s = r.summary
-    assert s["wins"] + s["not_significant"] + s["reversed"] == s["settings_with_interior_lambda_star"]
-    assert (r.verdict == Verdict.DISAGREES) == (s["reversed"] > 0)
+def test_the_published_bound_holds(quick_run):
+    # an upper bound proved for any (f, κ)-robust rule: a violation would be a bug or an erratum
+    assert quick_run[1]["byzantine.mean.bound_holds"].verdict == Verdict.BOUND_HOLDS
 
 
 def test_rerun_is_served_from_the_store(quick_run):

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from validation import CLAIMS, Verdict
+from fedtheory import CLAIMS
+from fedtheory.validation import Verdict
 
 pytestmark = pytest.mark.claims
 
@@ -35,32 +36,11 @@ def test_accuracy_is_phi_of_sharpe(quick_run):
     assert len(r.summary["cells"]) == 9
 
 
-def test_theta_star_verdict_follows_from_the_rows(quick_run):
-    r = quick_run[1]["promptfolio.theta_star_matches_best"]
-    rows = r.summary["configs"].values()
-    within = [abs(x["best_theta"] - x["theta_star"]) <= x["tolerance"] + 1e-12 for x in rows]
-    assert r.verdict == (Verdict.AGREES if all(within) else Verdict.DISAGREES)
-    for x in rows:  # the measured correlation of the two prompts is the stage-1 value 1/√K
+def test_the_prompts_correlate_as_the_stage_one_theory_says(quick_run):
+    # ρ of the two trained prompts = 1/√K in stage 1 (theory.feature_learning.stage1_correlation);
+    # 0.05 is a sanity margin, not a derived tolerance: the stage-2 drift of ρ is not modelled
+    for x in quick_run[1]["promptfolio.theta_star_matches_best"].summary["configs"].values():
         assert abs(x["rho"] - x["rho_stage1"]) < 0.05
-
-
-def test_trends_verdict_follows_from_the_numbers(quick_run):
-    r = quick_run[1]["promptfolio.trends_and_advantage"]
-    s = r.summary
-    trend = s["reversals_K"] == 0 and s["reversals_h"] == 0 and s["spearman"] > 0
-    gains = [g["beats_both"] or g["gain_ci"][0] <= g["predicted_gain"] <= g["gain_ci"][1]
-             for g in s["gains"].values() if g["interior_theta_star"]]
-    if not trend:
-        assert r.verdict == Verdict.DISAGREES
-    else:
-        assert r.verdict in ({Verdict.AGREES} if all(gains) else {Verdict.QUALITATIVE})
-
-
-def test_two_stage_verdict(quick_run):
-    r = quick_run[1]["promptfolio.two_stage_dynamics"]
-    s = r.summary
-    expected = s["stage1_ok"] and s["stage2_slope"][2] < 1 and s["ratio_max_rel_dev"] <= s["ratio_allowed"]
-    assert r.verdict == (Verdict.AGREES if expected else Verdict.DISAGREES)
 
 
 @pytest.mark.slow
@@ -69,6 +49,5 @@ def test_real_features_claim(quick_run):
     r = quick_run[1]["promptfolio.real_features"]
     rows = r.summary["alphas"]
     assert set(rows) == {"alpha=0.3", "alpha=1", "alpha=10"}
-    assert r.verdict == (Verdict.AGREES if all(x["agrees"] for x in rows.values()) else Verdict.DISAGREES)
     for x in rows.values():  # the heads learn: the best mixture beats the majority class (0.65)
         assert x["acc_best"] > x["majority_baseline"] + 0.05

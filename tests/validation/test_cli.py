@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from validation.cli import main
+from fedtheory.cli import main
 
 
 def test_list_names_every_claim(capsys):

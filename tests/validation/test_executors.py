@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from validation import validate
-from validation.executors import ProcessExecutor, SerialExecutor, make_executor
-from validation.store import ResultsStore
-from validation.units import unit
+from fedtheory import validate
+from fedtheory.validation.harness.executors import ProcessExecutor, SerialExecutor, make_executor
+from fedtheory.validation.harness.store import ResultsStore
+from fedtheory.validation.harness.units import unit
 
 pytestmark = [pytest.mark.claims, pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")]
 

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from validation import validate
-from validation.store import ResultsStore
+from fedtheory import validate
+from fedtheory.validation.harness.store import ResultsStore
 
 CLAIM = "byzantine.mean.lambda_star_tracks_argmin"
 SEEDS = 6
@@ -69,7 +69,7 @@ KILL_CLAIMS = ["la-lora.method_ordering"]  # 20 training units of a few seconds 
 @pytest.mark.claims
 def test_kill_9_of_a_parallel_run_loses_nothing_that_finished(tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "validation.cli", "validate", *KILL_CLAIMS, "--jobs", "2", "--out", str(out),
+    cmd = [sys.executable, "-m", "fedtheory.cli", "validate", *KILL_CLAIMS, "--jobs", "2", "--out", str(out),
            "--no-progress", "--seeds", "3"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store_path = out / "results.sqlite"

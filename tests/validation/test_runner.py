@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from validation import CLAIMS, Claim, Finding, Verdict, unit, validate
-from validation.budgets import Budget
-from validation.runner import UnitFailed
-from validation.store import ResultsStore
+from fedtheory import CLAIMS, validate
+from fedtheory.validation import Claim, Finding, Verdict, unit
+from fedtheory.validation.harness.budgets import Budget
+from fedtheory.validation.harness.runner import UnitFailed
+from fedtheory.validation.harness.store import ResultsStore
 
 
 def test_claims_that_need_the_same_measurement_share_its_unit(tmp_path):
@@ -76,3 +77,18 @@ def test_a_failing_unit_is_named_and_the_finished_ones_are_kept(tmp_path, jobs, 
         validate(["test.failing"], out=tmp_path, progress=False, jobs=jobs)
     with ResultsStore(tmp_path / "results.sqlite", write=False) as st:
         assert st.count_units() <= 1  # the good unit, if it finished before the bad one
+
+
+def test_every_claim_names_the_tagged_formulas_it_rests_on():
+    tags = {"published", "derived", "reconstructed"}
+    for claim in CLAIMS.values():
+        for f in claim.provenance():
+            assert f["provenance"] in tags and f["source"], (claim.id, f)
+
+
+def test_records_show_the_provenance_of_the_formulas(tmp_path):
+    (r,) = validate(["la-lora.sensing_rate_published"], out=tmp_path, progress=False, jobs=1)
+    assert {f["formula"].rsplit(".", 1)[1] for f in r.formulas} == {"sensing_contraction", "sensing_step_limit"}
+    assert {f["provenance"] for f in r.formulas} == {"reconstructed", "published"}
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "**reconstructed**" in report and "Rests on: `fedtheory.theory.dp_lora.sensing_contraction`" in report

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from validation import stats
+from fedtheory.validation import stats
 
 
 def test_holm_known_values():
@@ -46,7 +46,7 @@ def test_bootstrap_argmin_of_a_clear_minimum():
 
 
 def test_win_or_reversal_keeps_settings_and_extremes_apart():
-    from validation.byzantine_mean import win_or_reversal
+    from fedtheory.validation.papers.byzantine_mean import win_or_reversal
 
     rng = np.random.default_rng(3)
     neg, pos, zero = (rng.normal(mu, 0.1, 40) for mu in (-1.0, 1.0, 0.0))

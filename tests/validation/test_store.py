@@ -5,8 +5,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from validation.cli import main
-from validation.store import ResultsStore, StoreError
+from fedtheory.cli import main
+from fedtheory.validation.harness.store import ResultsStore, StoreError
 
 
 def test_round_trip_and_keys(tmp_path):

@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from validation.units import Unit, execute, plain, topological, unit
+from fedtheory.validation.harness.units import Unit, execute, plain, topological, unit
 
 
 def square(x: float, seeds: list[int], device: str = "cpu") -> dict:
-    """A unit function for these tests: x² per seed, and the thread count it ran with."""
-    return {"y": np.array([x**2 + s for s in seeds]), "threads": np.array(torch.get_num_threads())}
+    """A unit function for these tests: x² per seed, and the thread counts it ran with (torch, native pools)."""
+    from threadpoolctl import threadpool_info
+
+    native = [p["num_threads"] for p in threadpool_info()]
+    return {"y": np.array([x**2 + s for s in seeds]), "threads": np.array(torch.get_num_threads()),
+            "native_threads": np.array(max(native) if native else 1)}
 
 
 def total(scale: float, part: dict) -> dict:
@@ -72,10 +76,11 @@ def test_declaration_errors_are_clear(bad, match):
         unit(fn, **bad)
 
 
-def test_execute_fixes_the_thread_count_and_restores_it():
+def test_execute_fixes_the_thread_counts_and_restores_them():
     before = torch.get_num_threads()
     out = execute(unit(square, x=1.0, seeds=[0], num_cpus=1).on("cpu"))
-    assert int(out["threads"]) == 1 and torch.get_num_threads() == before
+    assert int(out["threads"]) == 1 and int(out["native_threads"]) == 1  # torch, and numpy/scipy's BLAS/OpenMP
+    assert torch.get_num_threads() == before
 
 
 def test_execute_refuses_a_missing_input_and_a_bad_result():

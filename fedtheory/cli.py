@@ -1,0 +1,136 @@
+"""The ``fedtheory`` command (data / list / validate / report) and the composition root.
+
+Thin: it parses, registers the claims (:func:`load_claims`: the papers' modules and every
+``fedtheory.claims`` entry point of installed packages), calls the harness and prints. ``--help`` and
+``data`` import no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fedtheory.validation.harness.budgets import BUDGETS
+
+ENTRY_POINT_GROUP = "fedtheory.claims"
+_LOADED = False
+
+
+def load_claims() -> dict:
+    """Import every claim module once, ours and those of other packages; return the registry.
+
+    A package adds claims by naming a module in the entry-point group ``fedtheory.claims``; importing
+    that module must call :func:`fedtheory.validation.register`. A plug-in that fails to import is an
+    error naming the entry point, not a silent omission.
+    """
+    global _LOADED
+    from fedtheory.validation.harness.claims import CLAIMS
+
+    if _LOADED:
+        return CLAIMS
+    from importlib.metadata import entry_points
+
+    from fedtheory.validation.papers import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f"fedtheory.validation.papers.{name}")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001 - reported with the plug-in's name
+            raise ImportError(f"claims plug-in {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+    _LOADED = True
+    return CLAIMS
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fedtheory", description="Theory of federated fine-tuning, tested against experiments.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="list the registered claims")
+    ls.add_argument("selectors", nargs="*", help="claim ids or papers (default: all)")
+
+    v = sub.add_parser("validate", help="run claims, write figures, results and the report")
+    v.add_argument("selectors", nargs="*", metavar="CLAIM|PAPER", help="claim ids or papers (default: all)")
+    v.add_argument("--budget", choices=BUDGETS, default="quick", help="quick (CI, minutes on a CPU) or full (paper scale)")
+    v.add_argument("--seeds", type=int, default=None,
+                   help="seeds of every unit that repeats over seeds (default: each claim's own count)")
+    v.add_argument("--seed", type=int, default=0, help="first seed (seeds are seed, seed+1, ...)")
+    v.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA where the executor's machines have it)")
+    v.add_argument("--executor", choices=("local", "serial", "ray"), default="local",
+                   help="local: a process pool of --jobs workers (default); serial: this process; ray: Ray tasks")
+    v.add_argument("--jobs", type=int, default=None,
+                   help="local pool size, or the CPUs of a Ray instance started here (default: this machine's cores)")
+    v.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                   help="with --executor ray: the cluster to join (default: start a local Ray instance)")
+    v.add_argument("--out", default="figures", help="output folder for figures, results.sqlite and REPORT.md")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.add_argument("--full-model", action="store_true",
+                   help="add the full-model checks on a real transformer (same as the selector full-model)")
+
+    r = sub.add_parser("report", help="rewrite REPORT.md from the results store")
+    r.add_argument("--out", default="figures")
+    r.add_argument("--readme", default=None, metavar="README.md",
+                   help="also replace the verdict table of this file (between its markers)")
+
+    sub.add_parser("data", help="prepare the real datasets in the cache (see `fedtheory data --help`)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:  # the data layer owns its arguments
+        from fedtheory.simulators.data.datasets import main as data_main
+
+        return data_main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        load_claims()  # imports the claims (and torch) only now that a command needs them
+    except ImportError as exc:
+        print(f"fedtheory: error: {exc}", file=sys.stderr)
+        return 2
+    from fedtheory.validation.harness.claims import select
+    from fedtheory.validation.harness.runner import UnitFailed, report, validate
+
+    try:
+        if args.command == "list":
+            for c in select(args.selectors):
+                print(f"{c.id:55s} {c.title}")
+            return 0
+        if args.command == "report":
+            print(report(args.out, readme=args.readme))
+            return 0
+        selectors = list(args.selectors)
+        if args.full_model and "full-model" not in selectors:
+            selectors.append("full-model")
+        results = validate(
+            selectors,
+            budget=args.budget,
+            seeds=args.seeds,
+            device=args.device,
+            out=args.out,
+            seed=args.seed,
+            progress=not args.no_progress,
+            executor=args.executor,
+            jobs=args.jobs,
+            ray_address=args.ray_address,
+        )
+    except ValueError as exc:  # bad arguments, a store that cannot be used (StoreError)
+        print(f"fedtheory: error: {exc}", file=sys.stderr)
+        return 2
+    except UnitFailed as exc:
+        print(f"fedtheory: error: {exc}; the units that finished are stored, rerun to resume.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nfedtheory: interrupted; finished units are stored, rerun the same command to resume.", file=sys.stderr)
+        return 130
+    width = max(len(r.claim_id) for r in results) if results else 0
+    for r in results:
+        print(f"{r.claim_id:{width}s}  {r.verdict.value:15s} {r.message.splitlines()[0] if r.message else ''}")
+    print(f"report: {args.out}/REPORT.md")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,275 @@
+r"""Federated (DP) LoRA fine-tuning of a real pretrained transformer (LA-LoRA, arXiv 2602.19926, on MiniLM).
+
+Model, data and per-example gradients: :mod:`fedtheory.simulators.shared.minilm` (all-MiniLM-L6-v2 +
+peft LoRA on query/value, the frozen prefix cached, the 5,000 fine-food reviews). Clients by Dirichlet(α)
+label skew (the seed draws the partition, the initialization and the sampling).
+
+Local steps: SGD (the DP-SGD of the DP-LoRA literature; AdamW selectable) on the parameters
+*released* at that step: ``lora`` and ``dp_lora`` both factors, ``ffa_lora`` B only, ``rolora`` B
+in even and A in odd rounds, ``la_lora`` B at even and A at odd local steps, ``la_lora_filter`` as
+``la_lora`` with the noisy gradient smoothed by [1,4,6,4,1]/16 (post-processing); the head always.
+The schedule is :func:`fedtheory.simulators.shared.lora.trained_factors`, shared with the synthetic simulator.
+
+DP (per client, record level), when ``epsilon`` or ``noise_multiplier`` is set: Poisson sampling with
+q = batch/|client|, per-example gradients of the released parameters
+(:func:`fedtheory.simulators.shared.minilm.per_example_grads`), joint clipping to C, sum,
+N(0, σ²C²) per entry, division by the expected batch. With ``epsilon`` the noise multiplier is
+calibrated by the opacus RDP accountant (:func:`fedtheory.theory.privacy.noise_multiplier`) for the client
+with the largest q over ``rounds × local_steps`` steps, so every client is (ε, δ)-DP.
+
+Server: FedAvg of the factors (A and B averaged separately) weighted by client size, or a robust
+rule of :mod:`fedtheory.simulators.shared.aggregators` on the flattened client states (``aggregator``, ``aggregator_f``).
+
+The federated state is checkpointed after every round; a rerun with the same checkpoint path resumes
+and gives identical numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fedtheory.simulators.shared import lora
+from fedtheory.simulators.shared.aggregators import make_aggregator
+from fedtheory.simulators.shared.config import require_ints, require_positive
+from fedtheory.simulators.shared.dp import clip_factor, noise_for_epsilon
+from fedtheory.simulators.shared.minilm import (TopModel, aggregate, autocast, check_layers, correct, coupling,
+                                                evaluate, first_adapted_layer, load_lora_model, load_state, mask4d,
+                                                per_example_grads, prefix_features, trainable_state)
+from fedtheory.simulators.shared.partition import dirichlet
+
+__all__ = ["FedLoRAConfig", "METHODS", "calibrated_noise", "run_federated_lora"]
+
+#: the DP methods of :mod:`fedtheory.simulators.shared.lora`, and ``lora``: both factors, no privacy
+METHODS = ("lora", *lora.METHODS)
+OPTIMIZERS = ("sgd", "adamw")
+
+
+@dataclass(frozen=True)
+class FedLoRAConfig:
+    """One federated LoRA run.
+
+    Privacy: ``epsilon`` (calibrates σ, with ``delta``) or ``noise_multiplier`` (σ directly); neither
+    set means non-private (no clipping, no noise), for every method's schedule.
+    """
+
+    method: str = "lora"
+    clients: int = 4
+    alpha: float = 1.0  # Dirichlet label skew
+    rounds: int = 3
+    local_steps: int = 5
+    batch_size: int = 16  # expected batch (Poisson rate = batch_size / client size under DP)
+    max_length: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05  # optimizer state (momentum, AdamW moments) reset every round
+    momentum: float = 0.0  # SGD heavy-ball momentum (post-processing of the noisy gradients: no privacy cost)
+    r: int = 8
+    lora_alpha: int = 16
+    layers: tuple[int, ...] | None = None  # adapted layers; None = all six
+    epsilon: float | None = None
+    delta: float = 1e-5
+    noise_multiplier: float = 0.0
+    clip: float = 1.0
+    train_examples: int = 2000  # pool: of the 4,000 training reviews
+    test_examples: int = 500
+    aggregator: str = "mean"  # FedAvg, or a robust rule of fedtheory.simulators.shared.aggregators
+    aggregator_f: int = 0
+    bf16: bool = False  # autocast to bfloat16 (GPU; slow on most CPUs)
+    probe_examples: int = 64  # training examples of the coupling statistic
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        require_ints(self, {"clients": 1, "rounds": 1, "local_steps": 1, "batch_size": 1, "max_length": 8, "r": 1,
+                            "lora_alpha": 1, "train_examples": 2, "test_examples": 1, "aggregator_f": 0,
+                            "probe_examples": 1})
+        require_positive(self, "lr", "clip")
+        object.__setattr__(self, "layers", check_layers(self.layers))
+        if not self.noise_multiplier >= 0:
+            raise ValueError(f"noise_multiplier must be >= 0, got {self.noise_multiplier!r}")
+        if self.epsilon is not None:
+            if not (self.epsilon > 0):
+                raise ValueError(f"epsilon must be > 0 or None (non-private), got {self.epsilon!r}")
+            if math.isinf(self.epsilon):
+                object.__setattr__(self, "epsilon", None)
+            elif self.noise_multiplier > 0:
+                raise ValueError("set epsilon or noise_multiplier, not both")
+        if not 0 < self.delta < 1:
+            raise ValueError(f"delta must lie in (0, 1), got {self.delta!r}")
+        if self.private and self.method == "lora":
+            raise ValueError("method 'lora' is non-private: use dp_lora, ffa_lora, rolora or la_lora for DP")
+        if self.train_examples + self.test_examples > 5000 or self.train_examples > 4000 or self.test_examples > 1000:
+            raise ValueError("train_examples must be <= 4000 and test_examples <= 1000 (the fine-food splits)")
+        if self.aggregator != "mean":
+            if 2 * self.aggregator_f >= self.clients:
+                raise ValueError(f"aggregator_f must be < clients/2, got {self.aggregator_f} of {self.clients}")
+            make_aggregator(self.aggregator, self.aggregator_f)  # raises ValueError naming the rule
+
+    @property
+    def private(self) -> bool:
+        return self.epsilon is not None or self.noise_multiplier > 0
+
+    @property
+    def steps(self) -> int:
+        """Local steps per client over the run (the accountant's composition count)."""
+        return self.rounds * self.local_steps
+
+    def key(self) -> str:
+        """Identity of a run for its checkpoint; ``rounds`` is left out so that a run can be extended.
+
+        With ``epsilon`` set, σ depends on ``rounds``, so it stays in the key.
+        """
+        d = {k: v for k, v in asdict(self).items() if k != "rounds" or self.epsilon is not None}
+        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- federated loop
+def _released(names: Sequence[str], method: str, rnd: int, step: int) -> list[str]:
+    """Trainable parameters updated (and, under DP, released) at this step: the head always."""
+    if method == "lora":
+        return list(names)
+    upd_B, upd_A = lora.trained_factors(method, rnd, step)
+    return [n for n in names if ("lora_A" in n and upd_A) or ("lora_B" in n and upd_B) or "lora_" not in n]
+
+
+def calibrated_noise(cfg: FedLoRAConfig, client_sizes: Sequence[int]) -> float:
+    """σ for (ε, δ) at the largest per-client sample rate over ``cfg.steps`` steps (opacus RDP)."""
+    if cfg.epsilon is None:
+        return cfg.noise_multiplier
+    return noise_for_epsilon(cfg.epsilon, min(1.0, cfg.batch_size / min(client_sizes)), cfg.steps, cfg.delta)
+
+
+def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.device | str = "cpu",
+                       checkpoint: str | Path | None = None, progress: bool = False) -> dict:
+    """Run (or resume) one federated LoRA experiment.
+
+    Returns ``history`` (per round: test accuracy, mean local loss, coupling cos of the global
+    model's clean gradient on a fixed probe batch), the final ``state``, ``test_correct`` (the final
+    model's per-example correctness on the test pool), ``partition_sizes``,
+    ``noise_multiplier`` (σ used) and ``sample_rates`` (per client).
+
+    ``checkpoint``: a file written after every round (config key, round, global state, history and
+    the random generator's state); when it exists for the same config and seed, the run resumes.
+    """
+    device = torch.device(device)
+    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device)
+    top = TopModel(model, first_adapted_layer(model))
+    data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
+    y_train = data["labels"][: cfg.train_examples].cpu().numpy()
+    parts = dirichlet(y_train, cfg.clients, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2))
+    sigma = calibrated_noise(cfg, [len(p) for p in parts])
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    state = trainable_state(model)
+    history: dict[str, list] = {"round": [], "test_acc": [], "train_loss": [], "cos": []}
+    gen = torch.Generator(device="cpu").manual_seed(int(seed) * 7919 + 1)
+    start = 0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt and ckpt.exists():
+        saved = torch.load(ckpt, map_location=device, weights_only=True)  # tensors, numbers, lists only
+        if saved["key"] != cfg.key() or saved["seed"] != seed:
+            raise ValueError(f"checkpoint {ckpt} belongs to another config or seed; remove it or pick another path")
+        state, history, start = saved["state"], saved["history"], saved["round"] + 1
+        gen.set_state(saved["gen"])
+    test_pos = torch.arange(cfg.train_examples, cfg.train_examples + cfg.test_examples, device=device)
+    probe = torch.as_tensor(np.random.default_rng([seed, 3]).permutation(cfg.train_examples)[: cfg.probe_examples],
+                            device=device)
+    rounds = range(start, cfg.rounds)
+    if progress:
+        from tqdm.auto import tqdm
+
+        rounds = tqdm(rounds, desc=f"{cfg.method} rounds", unit="round", leave=False)
+    for rnd in rounds:
+        client_states, losses = [], []
+        for part in parts:
+            load_state(model, state)
+            params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+            opt = (torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
+                   else torch.optim.AdamW(params.values(), lr=cfg.lr, weight_decay=0.0))
+            for step in range(cfg.local_steps):
+                released = _released(names, cfg.method, rnd, step)
+                losses.append(_local_step(top, params, released, data, part, cfg, sigma, gen))
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            client_states.append(trainable_state(model))
+        state = aggregate(client_states, [len(p) for p in parts], cfg.aggregator, cfg.aggregator_f)
+        load_state(model, state)
+        history["round"].append(rnd)
+        history["test_acc"].append(evaluate(top, data, test_pos, bf16=cfg.bf16))
+        history["train_loss"].append(float(np.nanmean(losses)) if np.isfinite(losses).any() else float("nan"))
+        history["cos"].append(coupling(_clean_grads(top, state, data, probe, cfg.bf16)))
+        if ckpt:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{ckpt.name}-", dir=ckpt.parent)
+            with os.fdopen(fd, "wb") as fh:
+                torch.save({"key": cfg.key(), "seed": seed, "round": rnd, "state": state, "history": history,
+                            "gen": gen.get_state()}, fh)
+            os.replace(tmp, ckpt)  # atomic: an interrupted write leaves the previous round's checkpoint
+    sizes = [len(p) for p in parts]
+    load_state(model, state)
+    return {"history": history, "state": state, "partition_sizes": sizes, "noise_multiplier": sigma,
+            "test_correct": correct(top, data, test_pos, bf16=cfg.bf16).cpu().numpy(),
+            "sample_rates": [min(1.0, cfg.batch_size / s) for s in sizes]}
+
+
+def _clean_grads(top: TopModel, state, data, pos, bf16: bool) -> dict[str, torch.Tensor]:
+    """Mean (unclipped, noiseless) gradient of the loss on pool positions ``pos`` at ``state``."""
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in state.items()}
+    with autocast(data["hidden"].device, bf16):
+        logits = top.functional(params, data["hidden"][pos], mask4d(data["mask"][pos], data["hidden"].dtype))
+    g = torch.autograd.grad(torch.nn.functional.cross_entropy(logits.float(), data["labels"][pos]), list(params.values()))
+    return dict(zip(params, g))
+
+
+def _local_step(top: TopModel, params, released, data, part, cfg: FedLoRAConfig, sigma: float,
+                gen: torch.Generator) -> float:
+    """One local step: sets ``.grad`` of the released parameters (others None); returns the batch loss."""
+    n = len(part)
+    if cfg.private:  # Poisson sampling, as the accountant assumes
+        q = min(1.0, cfg.batch_size / n)
+        pick = torch.as_tensor(part)[torch.rand(n, generator=gen) < q]
+    else:
+        pick = torch.as_tensor(part)[torch.randperm(n, generator=gen)[: cfg.batch_size]]
+    device = data["labels"].device
+    pick = pick.to(device)
+    h, m, y = data["hidden"][pick], data["mask"][pick], data["labels"][pick]
+    for p in params.values():
+        p.grad = None
+    if not cfg.private:
+        with autocast(device, cfg.bf16):
+            logits = top(h, mask4d(m, h.dtype))
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        loss.backward()
+        for name, p in params.items():
+            if name not in released:
+                p.grad = None
+        return float(loss.detach())
+    sub = {k: params[k].detach() for k in released}
+    if pick.numel() > 0:
+        with autocast(device, cfg.bf16):
+            g = per_example_grads(top, sub, h, m, y)
+        sq = sum(v.float().flatten(1).pow(2).sum(1) for v in g.values())
+        factor = clip_factor(sq, cfg.clip)
+        summed = {k: torch.einsum("b,b...->...", factor, v.float()) for k, v in g.items()}
+        with torch.no_grad(), autocast(device, cfg.bf16):
+            loss = float(torch.nn.functional.cross_entropy(top(h, mask4d(m, h.dtype)).float(), y))
+    else:
+        summed, loss = {k: torch.zeros_like(v) for k, v in sub.items()}, float("nan")
+    expected = cfg.batch_size if cfg.batch_size < n else n
+    for k, v in summed.items():
+        noisy = v + sigma * cfg.clip * torch.randn(v.shape, generator=gen).to(v)
+        noisy = noisy / expected
+        if cfg.method == "la_lora_filter" and "lora_" in k:
+            noisy = lora.smooth(noisy, -1 if "lora_A" in k else -2)  # A (r, in) along in; B (out, r) along out
+        params[k].grad = noisy.to(params[k].dtype)
+    return loss

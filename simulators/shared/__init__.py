@@ -1,0 +1,1 @@
+"""Paper-agnostic federated parts: aggregators, attacks, partitions, DP mechanisms, LoRA helpers, config checks."""

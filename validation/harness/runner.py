@@ -1,0 +1,139 @@
+"""The runner: plans the selected claims' units, runs the missing ones through an executor, judges, draws.
+
+1. Every selected claim declares its units for the budget and the run's seed; the runner resolves
+   their device, collects them with their inputs, keeps one of each key and skips those already in
+   the store.
+2. The rest run through the executor, each as soon as its inputs are done; the driver commits
+   every result the moment it arrives (one writer; Ctrl-C or ``kill -9`` lose only the units in
+   flight, and a rerun recomputes nothing that finished). The progress bar counts units, with an
+   ETA, and names the units running.
+3. Each claim's judge reads its units' arrays from the store; its figures are drawn and saved; the
+   record (verdict, facts, budget, sizes, seeds, unit keys, code version) is stored and the report
+   rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from fedtheory import __version__
+from fedtheory.validation.harness.budgets import Budget
+from fedtheory.validation.harness.claims import Claim, ClaimData, select
+from fedtheory.validation.harness.executors import Executor, make_executor
+from fedtheory.validation.harness.records import ClaimResult, git_hash
+from fedtheory.validation.harness.report import update_readme, write_report
+from fedtheory.validation.harness.store import ResultsStore
+from fedtheory.validation.harness.units import Unit, topological
+
+__all__ = ["STORE_NAME", "UnitFailed", "run_units", "validate", "report"]
+
+STORE_NAME = "results.sqlite"
+
+
+class UnitFailed(RuntimeError):
+    """A unit raised; the units finished before it are stored."""
+
+
+def _names(units: Sequence[Unit], width: int = 60) -> str:
+    text = ", ".join(u.label for u in units)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def run_units(units: Iterable[Unit], store: ResultsStore, executor: Executor, progress: bool = True) -> set[str]:
+    """Compute every unit of ``units`` (and its inputs) that ``store`` lacks; return the keys computed."""
+    from tqdm.auto import tqdm
+
+    stored = store.keys()
+    # costly units first (longest-processing-time order) so that no long unit is left for the end;
+    # a unit still waits for its inputs
+    todo = sorted((u for u in topological(list(units)) if u.key not in stored), key=lambda u: -u.cost)
+    done = set(stored)
+    computed: set[str] = set()
+    bar = tqdm(total=len(todo), desc="units", unit="unit", disable=not progress or not todo, leave=True,
+               dynamic_ncols=True)
+    try:
+        while todo or executor.running():
+            for u in list(todo):
+                if all(d.key in done for _, d in u.deps) and executor.can_take(u):
+                    executor.submit(u, {n: store.get(d.key) for n, d in u.deps} if u.deps else None)
+                    todo.remove(u)
+            if not executor.running():  # pragma: no cover - topological order makes this impossible
+                raise RuntimeError(f"units waiting on inputs that never run: {_names(todo)}")
+            bar.set_postfix_str(_names(executor.running()), refresh=True)
+            u, out, seconds, err = executor.wait()
+            if err is not None:
+                raise UnitFailed(f"unit {u.label} ({u.fn}) failed: {type(err).__name__}: {err}") from err
+            store.put(u.key, u.spec, out, seconds)
+            done.add(u.key)
+            computed.add(u.key)
+            bar.update(1)
+    finally:
+        bar.close()
+    return computed
+
+
+def _record(claim: Claim, data: ClaimData, plan: dict[str, Unit], computed: set[str], out: Path) -> ClaimResult:
+    from fedtheory.validation.harness import figures
+
+    finding = claim.judge(data)
+    paths = [figures.save(f.fig, out / claim.paper / f.name, f.table, f.config) for f in claim.draw(data, finding)]
+    seeds = sorted({s for u in topological(list(plan.values())) for s in u.seeds})
+    n_comp = sum(u.key in computed for u in plan.values())
+    return ClaimResult(
+        claim_id=claim.id, verdict=finding.verdict, summary=finding.facts, message=finding.message,
+        figure=paths[0] if paths else None, extra_figures=paths[1:], config=dict(data.sizes),
+        budget=data.sizes.budget, seeds=seeds, units={n: u.key for n, u in plan.items()},
+        units_computed=n_comp, units_from_store=len(plan) - n_comp, formulas=claim.provenance(),
+        version=__version__, git_hash=git_hash(),
+    )
+
+
+def validate(
+    selectors: Iterable[str] = (),
+    *,
+    budget: str = "quick",
+    seeds: int | None = None,
+    device: str = "cpu",
+    out: str | Path = "figures",
+    seed: int = 0,
+    progress: bool = True,
+    executor: str = "local",
+    jobs: int | None = None,
+    ray_address: str | None = None,
+) -> list[ClaimResult]:
+    """Run the selected claims (all if none), store their units and records, write figures and the report.
+
+    Units already in ``out/results.sqlite`` are not recomputed, so an interrupted run resumes and a
+    rerun is served from the store. ``executor``: ``local`` (a pool of ``jobs`` processes, default
+    the machine's cores; ``jobs=1`` runs in this process), ``serial`` or ``ray`` (``ray_address``:
+    ``auto`` or ``HOST:PORT`` of a running cluster; none starts a local instance).
+    """
+    claims = select(selectors)
+    b = Budget(budget, seeds)
+    if ray_address and executor != "ray":
+        raise ValueError("--ray-address needs --executor ray")
+    out = Path(out)
+    with ResultsStore(out / STORE_NAME) as store, make_executor(executor, jobs, ray_address) as ex:
+        dev = ex.resolve_device(device)
+        plans = {c.id: {n: u.on(dev) for n, u in c.plan(b, seed).items()} for c in claims}
+        computed = run_units([u for p in plans.values() for u in p.values()], store, ex, progress)
+        results = []
+        for c in claims:
+            plan = plans[c.id]
+            data = ClaimData(c.id, c.sizes_for(b), seed, {n: store.get(u.key) for n, u in plan.items()}, plan)
+            result = _record(c, data, plan, computed, out)
+            store.put_result(result)
+            results.append(result)
+        write_report(store.results(), out)
+    return results
+
+
+def report(out: str | Path = "figures", readme: str | Path | None = None) -> Path:
+    """Rewrite the report from the store without running anything; with ``readme``, its verdict table too."""
+    out = Path(out)
+    with ResultsStore(out / STORE_NAME, write=False) as store:
+        results = store.results()
+    if readme is not None:
+        update_readme(results, Path(readme))
+    return write_report(results, out)

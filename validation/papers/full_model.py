@@ -1,0 +1,406 @@
+r"""Full-model checks: the LA-LoRA and Byzantine-personalization claims on a real pretrained transformer.
+
+Model and data: all-MiniLM-L6-v2 with peft LoRA on query/value, fine-tuned federatedly on Amazon
+fine-food reviews (:mod:`fedtheory.simulators.la_lora.federated_lora`, :mod:`fedtheory.simulators.byzantine.personalized_lora`).
+Predictions: :mod:`fedtheory.theory.dp_lora` (noise terms), :mod:`fedtheory.theory.privacy` (opacus RDP),
+:func:`fedtheory.theory.personalization.lambda_star_classification`, and the paper's ordering of the DP methods.
+
+Select them with ``fedtheory validate full-model`` (or ``--full-model``). The quick budget adapts the
+last layer only (the five frozen layers below are computed once and cached, which is exact) and uses
+2 seeds so that the four checks fit in CI on 2 CPU cores; with 2 seeds the intervals are wide and the
+checks are underpowered, which the messages say. The full budget adapts all six layers with 5 seeds
+(a GPU recommended: ``--device cuda``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from fedtheory.simulators.la_lora.noise import factor_noise_norms2
+from fedtheory.theory import privacy
+from fedtheory.theory.dp_lora import crossover_sigma, full_model_noise_norm2, noise_term_norms2
+from fedtheory.theory.personalization import lambda_star_classification
+
+from fedtheory.validation.harness import figures as fig
+from fedtheory.validation.harness import stats
+from fedtheory.validation.harness.claims import Claim, register
+from fedtheory.validation.harness.figures import Figure
+from fedtheory.validation.harness.records import Finding, Verdict
+from fedtheory.validation.harness.units import Unit, unit
+
+#: per budget: seeds, the federated runs (claims 1–3), the noise Monte Carlo (claim 1), Algorithm 1
+#: (claim 4) and bootstrap resamples
+SIZES = {
+    "quick": dict(seeds=2, fed=dict(clients=4, alpha=1.0, rounds=4, local_steps=5, batch_size=16, layers=(5,),
+                                    train_examples=2000, test_examples=500),
+                  methods=("dp_lora", "ffa_lora", "rolora", "la_lora"), trials=100, sigmas=9,
+                  pers=dict(clients=6, alpha=3.0, m=32, steps=20, batch_size=8, layers=(5,), train_examples=2000,
+                            test_examples=500),
+                  lams=(0.0, 0.25, 0.5, 0.75, 1.0), byzantine=(0, 2), bootstrap=400),
+    "full": dict(seeds=5, fed=dict(clients=8, alpha=1.0, rounds=20, local_steps=10, batch_size=32, layers=None,
+                                   train_examples=4000, test_examples=1000),
+                 methods=("dp_lora", "ffa_lora", "rolora", "la_lora", "la_lora_filter"), trials=200, sigmas=13,
+                 pers=dict(clients=10, alpha=3.0, m=64, steps=100, batch_size=16, layers=None, test_examples=1000,
+                           train_examples=4000),
+                 lams=tuple(np.round(np.linspace(0, 1, 11), 10)), byzantine=(0, 2, 3), bootstrap=2000),
+}
+#: one optimizer for every method (reset each round); AdamW because plain SGD on this head leaves
+#: the majority class only after many more steps than the quick budget has
+OPTIM = dict(optimizer="adamw", lr=1e-2)
+EPSILONS = (1.0, 3.0, None)  # None: non-private (no clipping, no noise)
+DELTA = 1e-5
+PAPER_ORDER = ("la_lora", "rolora", "ffa_lora", "dp_lora")
+LABELS = {"dp_lora": "DP-LoRA", "ffa_lora": "FFA-LoRA", "rolora": "RoLoRA", "la_lora": "LA-LoRA",
+          "la_lora_filter": "LA-LoRA (+filter)"}
+
+
+def _seeds(sizes, seed: int) -> range:
+    return range(seed, seed + sizes["seeds"])
+
+
+def _eps_key(eps: float | None) -> str:
+    return "inf" if eps is None else f"{eps:g}"
+
+
+# --------------------------------------------------------------------------- units
+def federated_lora(config: dict, seeds: list[int], device: str = "cpu") -> dict[str, np.ndarray]:
+    """One federated LoRA run (one seed): history, final factors, per-example test correctness and labels."""
+    from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig, run_federated_lora
+    from fedtheory.simulators.shared.minilm import example_pool, tokenized
+
+    (seed,) = seeds
+    cfg = FedLoRAConfig(**config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # opacus' RDP order warnings
+        out = run_federated_lora(cfg, seed=seed, device=device)
+    h = out["history"]
+    factors = {f"state:{k}": v.double().cpu().numpy() for k, v in out["state"].items() if "lora_" in k}
+    _, test = example_pool(cfg.train_examples, cfg.test_examples, cfg.max_length)
+    return {"test_acc": np.array(h["test_acc"]), "cos": np.array(h["cos"]), "loss": np.array(h["train_loss"]),
+            "test_correct": out["test_correct"].astype(np.int8), "sigma": np.array(out["noise_multiplier"]),
+            "sample_rates": np.array(out["sample_rates"]), "test_labels": tokenized(cfg.max_length)["labels"][test],
+            **factors}
+
+
+def _run_key(method: str, eps: float | None, seed: int) -> str:
+    return f"{method}/eps={_eps_key(eps)}/seed={seed}"
+
+
+def _run_unit(sizes, method: str, eps: float | None, seed: int) -> Unit:
+    config = dict(method=method, epsilon=eps, delta=DELTA, **OPTIM, **sizes["fed"])
+    return unit(federated_lora, config=config, seeds=[seed], label=f"MiniLM {_run_key(method, eps, seed)}",
+                cost=20)  # quick-budget seconds on one core
+
+
+def _runs_units(sizes, seed: int, methods=None, epsilons=EPSILONS) -> dict[str, Unit]:
+    return {_run_key(m, e, s): _run_unit(sizes, m, e, s) for e in epsilons for m in (methods or sizes["methods"])
+            for s in _seeds(sizes, seed)}
+
+
+# --------------------------------------------------------------------------- claim 1
+def factor_noise(sigmas: list[float], trials: int, seeds: list[int], run: dict) -> dict[str, np.ndarray]:
+    """Squared norms (T, Σ, 3) of N_B·A, B·N_A, N_B·N_A on every trained q/v factor pair of ``run``."""
+    (seed,) = seeds
+    names = sorted(k[len("state:"):] for k in run if k.startswith("state:") and "lora_A" in k)
+    g = torch.Generator().manual_seed(seed * 7919 + 11)  # one stream through all modules, in name order
+    return {f"norm2:{i}": factor_noise_norms2(torch.as_tensor(run["state:" + a_name]),
+                                              torch.as_tensor(run["state:" + a_name.replace("lora_A", "lora_B")]),
+                                              sigmas, trials, g)
+            for i, a_name in enumerate(names)}
+
+
+def _factor_units(sizes, seed: int) -> dict[str, Unit]:
+    run = _run_unit(sizes, "dp_lora", None, seed)  # non-private: schedule of DP-LoRA, no clipping, no noise
+    sigmas = np.geomspace(0.01, 2.0, sizes["sigmas"])
+    noise = unit(factor_noise, sigmas=sigmas, trials=sizes["trials"], seeds=[seed], deps={"run": run}, device="cpu",
+                 label="noise on MiniLM factors")
+    return {"run": run, "noise": noise}
+
+
+def _factor_judge(data) -> Finding:
+    run, d = data["run"], data["noise"]
+    sigmas = np.geomspace(0.01, 2.0, data.sizes["sigmas"])
+    names = sorted(k[len("state:"):] for k in run if k.startswith("state:") and "lora_A" in k)
+    pvals, rows, panels = [], {}, []
+    for i, a_name in enumerate(names):
+        A, B = run["state:" + a_name], run["state:" + a_name.replace("lora_A", "lora_B")]
+        (m, r), n = B.shape, A.shape[1]
+        pred = noise_term_norms2(sigmas, m, n, r, float((A**2).sum()), float((B**2).sum()))
+        preds = np.stack([pred["NB_A"], pred["B_NA"], pred["NB_NA"]], -1)
+        x = d[f"norm2:{i}"]
+        for j in range(sigmas.size):
+            for k in range(3):
+                pvals.append(stats.t_pvalue(x[:, j, k] - preds[j, k], "two-sided"))
+        mean, lo, hi = stats.mean_ci(x)
+        short = a_name.split("encoder.layer.")[1].split(".lora_A")[0].replace("attention.self.", "")
+        rows[short] = dict(A_fro=float(np.sqrt((A**2).sum())), B_fro=float(np.sqrt((B**2).sum())),
+                           # measured / predicted; undefined (None) where the prediction is 0, e.g. B = 0
+                           ratio_measured=np.divide(mean, preds, out=np.full_like(mean, np.nan),
+                                                    where=preds > 0).tolist())
+        panels.append(dict(name=short, m=m, n=n, r=r, preds=preds, mean=mean, lo=lo, hi=hi))
+    adj = stats.holm(pvals)
+    ok = bool(adj.min() > 0.05)
+    # ‖B N_A‖/‖N_B A‖ = √(n‖B‖²/(m‖A‖²)) at every σ: B starts at 0 in LoRA and grows only with fine-tuning
+    b_over_a = float(np.mean([np.sqrt(p["preds"][0, 1] / p["preds"][0, 0]) for p in panels]))
+    msg = (f"{len(pvals)} (module, σ, term) points of {len(names)} real q/v modules: smallest Holm-adjusted p "
+           f"{adj.min():.2f} ({'no point off its closed form' if ok else 'points off their closed forms'}). "
+           + "; ".join(f"{k}: ‖A‖ = {v['A_fro']:.2f}, ‖B‖ = {v['B_fro']:.3f}" for k, v in rows.items())
+           + f". Crossover with full-model noise at σ* = 1/√r = {crossover_sigma(int(panels[-1]['r'])):.3f} "
+           f"(the quadratic term does not involve A or B). ‖B N_A‖ is {b_over_a:.2f}× ‖N_B A‖ at every σ (mean over "
+           "modules; B starts at 0 in LoRA and grows only with fine-tuning).")
+    return Finding(Verdict.AGREES if ok else Verdict.DISAGREES, {**rows, "min_holm_p": float(adj.min())}, msg,
+                   curves={"sigmas": sigmas, "panels": panels})
+
+
+def _factor_draw(data, finding: Finding) -> list[Figure]:
+    sigmas, panels = finding.curves["sigmas"], finding.curves["panels"]
+    fig_, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, p in zip(axes[0], panels):
+        for k, (lab, col) in enumerate((("‖N_B A‖", "C0"), ("‖B N_A‖", "C1"), ("‖N_B N_A‖", "C3"))):
+            fig.plot_theory(ax, sigmas, np.sqrt(p["preds"][:, k]), f"{lab}: theory", color=col, alpha=0.7)
+            fig.plot_measured(ax, sigmas, np.sqrt(p["mean"][:, k]), np.sqrt(p["lo"][:, k]), np.sqrt(p["hi"][:, k]),
+                              f"{lab}: measured", color=col)
+        fig.plot_theory(ax, sigmas, np.sqrt(full_model_noise_norm2(sigmas, p["m"], p["n"])), "‖N_W‖ full model",
+                        color="k", linestyle=":")
+        ax.axvline(crossover_sigma(p["r"]), color="grey", lw=0.8, ls="--")
+        ax.set(xscale="log", yscale="log", xlabel="σ", ylabel="Frobenius norm", title=f"layer {p['name']}")
+        ax.legend(fontsize=6)
+    return [Figure("noise_on_factors", fig_, None,
+                   {"sigmas": sigmas, "trials": data.sizes["trials"], "seed": data.seed})]
+
+
+register(Claim(
+    "full-model.noise_on_factors",
+    "Noise on real LoRA factors: ‖N_B A‖, ‖B N_A‖, ‖N_B N_A‖ follow the closed forms",
+    "On the query/value LoRA factors of MiniLM after non-private federated fine-tuning, i.i.d. N(0, σ²) noise on "
+    "both factors gives Monte-Carlo squared norms matching σ²m‖A‖², σ²n‖B‖² and σ⁴mnr (fedtheory.theory.dp_lora) at every σ "
+    "(two-sided t-tests over trials, Holm over all (module, σ, term) points), and the quadratic term overtakes "
+    "full-model noise σ²mn at σ* = 1/√r.",
+    SIZES, _factor_units, _factor_judge, _factor_draw, formulas=(noise_term_norms2, full_model_noise_norm2, crossover_sigma),
+))
+
+
+# --------------------------------------------------------------------------- claim 3
+def _accuracy_judge(data) -> Finding:
+    sz = data.sizes
+    seeds, methods = list(_seeds(sz, data.seed)), sz["methods"]
+    B = sz["bootstrap"]
+    runs = {(m, _eps_key(e)): [data[_run_key(m, e, s)] for s in seeds] for e in EPSILONS for m in methods}
+    y = runs[("dp_lora", "inf")][0]["test_labels"]
+    majority = float(max(y.mean(), 1 - y.mean()))
+    corr = {k: np.stack([r["test_correct"] for r in v]).astype(float) for k, v in runs.items()}  # (S, N)
+    rows = {}
+    for (m, e), c in corr.items():
+        boot = stats.hierarchical_bootstrap(c, B)
+        lo, hi = stats.percentile_ci(boot)
+        rows.setdefault(f"eps={e}", {})[m] = dict(mean=float(c.mean()), lo=float(lo), hi=float(hi),
+                                                  per_seed=c.mean(1).tolist())
+    for e in EPSILONS:
+        if e is not None:
+            sig = [float(r["sigma"]) for m in methods for r in runs[(m, _eps_key(e))]]
+            rows[f"eps={_eps_key(e)}"]["noise_multiplier"] = [min(sig), max(sig)]
+    base = corr[("dp_lora", "inf")]
+    p_major = stats.bootstrap_pvalue(stats.hierarchical_bootstrap(base, B, seed=1) - majority, "greater")
+    meaningful = p_major < 0.05
+    # a private level can order the methods only if some method there beats the majority class (Holm over all)
+    above = stats.significant({(m, e): stats.bootstrap_pvalue(
+        stats.hierarchical_bootstrap(corr[(m, _eps_key(e))], B, seed=3) - majority, "greater")
+        for e in EPSILONS[:-1] for m in methods})
+    informative = [e for e in EPSILONS[:-1] if any((m, e) in above for m in methods)]
+    order = [m for m in PAPER_ORDER if m in methods]
+    reversal_p = {  # H0: the paper's order a ≥ b; a reversal: a significantly below b
+        f"{LABELS[a]} < {LABELS[b]} at ε = {e:g}": stats.bootstrap_pvalue(stats.hierarchical_bootstrap(
+            corr[(a, _eps_key(e))] - corr[(b, _eps_key(e))], B, seed=2), "less")
+        for e in informative for a, b in zip(order, order[1:])}
+    found = stats.significant(reversal_p)
+    if not meaningful or not informative:
+        verdict = Verdict.VACUOUS
+    else:
+        verdict = Verdict.AGREES if not found else Verdict.DISAGREES
+    measured = {k: " > ".join(LABELS[m] for m in sorted(methods, key=lambda m: -v[m]["mean"]))
+                for k, v in rows.items()}
+    msg = (f"Non-private LoRA {rows['eps=inf']['dp_lora']['mean']:.3f} [{rows['eps=inf']['dp_lora']['lo']:.3f}, "
+           f"{rows['eps=inf']['dp_lora']['hi']:.3f}] vs majority {majority:.3f} (bootstrap P(≤ majority) = {p_major:.3f}"
+           f"{'' if meaningful else ': not clearly above, the ordering check is vacuous'}). "
+           + (f"Private levels where some method beats the majority class: "
+              f"{', '.join(f'ε = {e:g}' for e in informative)}; {len(found)} significant reversals of "
+              f"LA ≥ Ro ≥ FFA ≥ DP there (Holm over {len(reversal_p)} pairs): {'; '.join(found) or 'none'}. "
+              if informative else
+              "At every private level every method stays at the majority class (no method significantly above it, "
+              "Holm): the privacy noise swamps the gradient signal at this budget, so the ordering cannot be "
+              "tested here (vacuous). ")
+           + "Accuracies: "
+           + "; ".join(f"{k}: " + ", ".join(f"{LABELS[m]} {v[m]['mean']:.3f}" for m in methods) for k, v in rows.items())
+           + ". Measured order: " + "; ".join(f"{k}: {v}" for k, v in measured.items())
+           + f". {len(seeds)} seeds: seed-to-seed variation is estimated from {len(seeds)} draws"
+           + (", so the intervals are optimistic." if len(seeds) < 5 else "."))
+    return Finding(verdict, {**rows, "majority": majority, "reversals": found,
+                             "informative_eps": [float(e) for e in informative],
+                             "p_non_private_at_most_majority": p_major}, msg)
+
+
+def _accuracy_draw(data, finding: Finding) -> list[Figure]:
+    sz = data.sizes
+    methods, rows, majority = sz["methods"], finding.facts, finding.facts["majority"]
+    fig_, axes = plt.subplots(1, len(EPSILONS), figsize=(4.2 * len(EPSILONS), 3.6), squeeze=False, sharey=True)
+    for ax, e in zip(axes[0], EPSILONS):
+        key = f"eps={_eps_key(e)}"
+        for i, m in enumerate(methods):
+            r = rows[key][m]
+            ax.errorbar([i], [r["mean"]], yerr=[[r["mean"] - r["lo"]], [r["hi"] - r["mean"]]], fmt="o", capsize=3)
+            ax.plot([i] * len(r["per_seed"]), r["per_seed"], "x", color="grey", ms=4)
+        ax.axhline(majority, color="k", ls=":", lw=1, label=f"majority {majority:.3f}")
+        ax.set_xticks(range(len(methods)), [LABELS[m] for m in methods], rotation=30, fontsize=7, ha="right")
+        sig = rows[key].get("noise_multiplier")
+        ax.set(title=f"ε = {'∞' if e is None else f'{e:g}'}" + (f" (σ {sig[0]:.2f}–{sig[1]:.2f})" if sig else ""),
+               ylabel="final test accuracy")
+        ax.legend(fontsize=7)
+    return [Figure("accuracy_vs_epsilon", fig_, None,
+                   {"fed": sz["fed"], "seeds": list(_seeds(sz, data.seed)), "delta": DELTA, **OPTIM})]
+
+
+register(Claim(
+    "full-model.accuracy_vs_epsilon",
+    "Real transformer: accuracy at ε ∈ {1, 3, ∞}, LA ≥ Ro ≥ FFA ≥ DP",
+    "Federated DP LoRA on MiniLM (fine-food reviews, Dirichlet clients, Poisson sampling, RDP accountant, "
+    "δ = 1e-5): non-private LoRA beats the majority-class rate of the test set, and at each ε ∈ {1, 3} where some "
+    "method beats it too, the final accuracies show no significant reversal of the paper's order LA-LoRA ≥ RoLoRA "
+    "≥ FFA-LoRA ≥ DP-LoRA (hierarchical bootstrap over seeds and test reviews, Holm over adjacent pairs). "
+    "Vacuous when no private level leaves the majority class.",
+    SIZES, _runs_units, _accuracy_judge, _accuracy_draw, formulas=(privacy.noise_multiplier,),
+))
+
+
+# --------------------------------------------------------------------------- claim 2
+COUPLING_METHODS = ("dp_lora", "la_lora")
+
+
+def _coupling_units(sizes, seed: int) -> dict[str, Unit]:
+    return _runs_units(sizes, seed, COUPLING_METHODS, (3.0, None))
+
+
+def _coupling_judge(data) -> Finding:
+    sz = data.sizes
+    seeds = list(_seeds(sz, data.seed))
+    late = max(1, sz["fed"]["rounds"] // 4)
+    cos = {m: np.stack([data[_run_key(m, 3.0, s)]["cos"] for s in seeds]) for m in COUPLING_METHODS}
+    cos_np = {m: np.stack([data[_run_key(m, None, s)]["cos"] for s in seeds]) for m in COUPLING_METHODS}
+    diff = cos["la_lora"][:, -late:].mean(1) - cos["dp_lora"][:, -late:].mean(1)
+    d, lo, hi = stats.mean_ci(diff)
+    rows = {m: float(c[:, -late:].mean()) for m, c in cos.items()}
+    rows.update({f"{m}_non_private": float(c[:, -late:].mean()) for m, c in cos_np.items()})
+    rows["la_minus_dp"] = dict(mean=float(d), lo=float(lo), hi=float(hi))
+    msg = (("" if lo > 0 else f"Not supported: the interval contains 0 or lies below it ({len(seeds)} seeds). ")
+           + f"late cos (last {late} rounds) at ε = 3: DP-LoRA {rows['dp_lora']:.3f}, LA-LoRA {rows['la_lora']:.3f}; "
+           f"LA − DP = {d:.3f} [{lo:.3f}, {hi:.3f}] (t over {len(seeds)} seeds); non-private "
+           f"{rows['dp_lora_non_private']:.3f} / {rows['la_lora_non_private']:.3f}. The paper reports 0.68 for "
+           "centralized DP-LoRA on Swin-T; on MiniLM's q/v factors the clean gradients of A and Bᵀ are "
+           + ("clearly aligned." if max(abs(rows['dp_lora']), abs(rows['la_lora'])) > 0.3 else "nearly orthogonal."))
+    return Finding(Verdict.AGREES if lo > 0 else Verdict.DISAGREES, rows, msg, curves={"cos": cos, "cos_np": cos_np})
+
+
+def _coupling_draw(data, finding: Finding) -> list[Figure]:
+    cos, cos_np = finding.curves["cos"], finding.curves["cos_np"]
+    rounds = data.sizes["fed"]["rounds"]
+    fig_, ax = plt.subplots(figsize=(6, 3.6))
+    x = np.arange(1, rounds + 1)
+    for (m, c), col in zip(cos.items(), ("C0", "C3")):
+        for s in range(c.shape[0]):
+            ax.plot(x, c[s], color=col, lw=1, label=f"{LABELS[m]} ε = 3" if s == 0 else None)
+            ax.plot(x, cos_np[m][s], color=col, lw=1, ls=":", label=f"{LABELS[m]} non-private" if s == 0 else None)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel="round", ylabel="cos(vec ∇_A, vec ∇_Bᵀ)", title="Gradient coupling on MiniLM q/v (per seed)")
+    ax.legend(fontsize=7)
+    return [Figure("coupling", fig_, None, {"seeds": list(_seeds(data.sizes, data.seed)),
+                                            "late_rounds": max(1, rounds // 4)})]
+
+
+register(Claim(
+    "full-model.coupling",
+    "Real transformer: alternation raises the late cos(∇_A, ∇_Bᵀ)",
+    "At ε = 3, the cos(vec ∇_A, vec ∇_Bᵀ) of the global model's clean gradient on a fixed probe batch, averaged "
+    "over the adapted q/v modules and the last rounds, is higher for LA-LoRA than for DP-LoRA (paired 95% CI "
+    "over seeds), as on the synthetic task.",
+    SIZES, _coupling_units, _coupling_judge, _coupling_draw,
+))
+
+
+# --------------------------------------------------------------------------- claim 4
+def personalized_lora(config: dict, lams: list[float], seeds: list[int], device: str = "cpu") -> dict[str, np.ndarray]:
+    """Algorithm 1 on MiniLM's LoRA parameters for every λ (one seed); see :func:`run_personalized_lora`."""
+    from fedtheory.simulators.byzantine.personalized_lora import PersonalizedLoRAConfig, run_personalized_lora
+
+    (seed,) = seeds
+    return run_personalized_lora(PersonalizedLoRAConfig(**config), lams, seed=seed, device=device)
+
+
+def _pers_units(sizes, seed: int) -> dict[str, Unit]:
+    return {f"f={f}/seed={s}": unit(personalized_lora, config=dict(byzantine=f, **sizes["pers"]), lams=sizes["lams"],
+                                    seeds=[s], label=f"Algorithm 1 on MiniLM f={f} seed={s}", cost=90)
+            for f in sizes["byzantine"] for s in _seeds(sizes, seed)}
+
+
+def _pers_judge(data) -> Finding:
+    sz = data.sizes
+    seeds, lams = list(_seeds(sz, data.seed)), np.asarray(sz["lams"])
+    n, m = sz["pers"]["clients"], sz["pers"]["m"]
+    rows, ok, curves = {}, [], {}
+    step = float(np.diff(lams).max())
+    for i, f in enumerate(sz["byzantine"]):
+        units = [data[f"f={f}/seed={s}"] for s in seeds]
+        acc = np.stack([u["accuracy"] for u in units])  # (S, Λ, h)
+        pred = np.stack([lambda_star_classification(int(u["pdim"]), m, u["phi"], f, n, float(u["G2"]))
+                         for u in units])  # (S, h)
+        # seeds, then clients within each drawn seed; one bootstrap stream per f
+        best, lo, hi, _, boot_curves = stats.hierarchical_argmax(acc.transpose(0, 2, 1), lams, sz["bootstrap"], seed=i)
+        curve = acc.mean((0, 2))
+        p_mean = float(pred.mean())
+        hit = bool(lo - step / 2 <= p_mean <= hi + step / 2)  # the best λ is known only to the grid
+        ok.append(hit)
+        rows[f"f={f}"] = dict(best=best, best_ci=[float(lo), float(hi)], lambda_star=p_mean,
+                              lambda_star_range=[float(pred.min()), float(pred.max())], tolerance=step / 2,
+                              acc_lambda0=float(curve[0]), acc_best=float(curve.max()), acc_lambda1=float(curve[-1]),
+                              G2=[float(u["G2"]) for u in units], phi=float(np.mean([u["phi"].mean() for u in units])),
+                              pdim=int(units[0]["pdim"]))
+        curves[f] = (curve, *stats.percentile_ci(boot_curves))
+    pdim = rows[next(iter(rows))]["pdim"]
+    msg = ("; ".join(f"{k}: best λ {v['best']:.2f} [{v['best_ci'][0]:.2f}, {v['best_ci'][1]:.2f}] vs λ* {v['lambda_star']:.2f}"
+                     f" (accuracy λ=0 {v['acc_lambda0']:.3f}, best {v['acc_best']:.3f}, λ=1 {v['acc_lambda1']:.3f}; "
+                     f"G² {np.mean(v['G2']):.3g}, Φ {v['phi']:.2f})" for k, v in rows.items())
+           + f". Pdim = {pdim} trainable parameters against m = {m} examples: √(Pdim/m) = {np.sqrt(pdim / m):.1f}"
+           + (" is far larger than Φ ≤ 1, so the bound favours collaboration unless (f/n)·G² is large"
+              if np.sqrt(pdim / m) > 1 else " is below 1, so Φ can make local learning optimal")
+           + "; the theory assumes a convex model, which a transformer is not. Tolerance: half the λ-grid step "
+           f"({step / 2:g}) around the bootstrap interval.")
+    return Finding(Verdict.AGREES if all(ok) else Verdict.DISAGREES, rows, msg, curves=curves)
+
+
+def _pers_draw(data, finding: Finding) -> list[Figure]:
+    sz = data.sizes
+    lams = np.asarray(sz["lams"])
+    fig_, ax = plt.subplots(figsize=(6, 3.8))
+    for i, f in enumerate(sz["byzantine"]):
+        curve, lo_c, hi_c = finding.curves[f]
+        fig.plot_measured(ax, lams, curve, lo_c, hi_c, f"f = {f} measured", color=f"C{i}", line=True)
+        p_mean = finding.facts[f"f={f}"]["lambda_star"]
+        ax.axvline(p_mean, color=f"C{i}", ls="--", lw=1, label=f"f = {f}: predicted λ* = {p_mean:.2f}")
+    ax.set(xlabel="λ", ylabel="personalized test accuracy",
+           title=f"Algorithm 1 on MiniLM LoRA (n = {sz['pers']['clients']}, m = {sz['pers']['m']})")
+    ax.legend(fontsize=7)
+    return [Figure("personalization", fig_, None,
+                   {"pers": sz["pers"], "lams": lams, "seeds": list(_seeds(sz, data.seed))})]
+
+
+register(Claim(
+    "full-model.personalization",
+    "Real transformer: best collaboration level λ under Byzantine clients vs the classification λ*",
+    "Algorithm 1 (interpolated personalized robust steps) on MiniLM's LoRA parameters with f of n clients "
+    "Byzantine (sign flipping, server clip → NNM → trimmed mean): the λ maximizing personalized test accuracy "
+    "(hierarchical bootstrap over seeds and clients) contains the predicted λ* of lambda_star_classification "
+    "(Pdim = trainable parameters, Φ = label-distribution TV distance, G² = measured gradient dissimilarity).",
+    SIZES, _pers_units, _pers_judge, _pers_draw, formulas=(lambda_star_classification,),
+))
