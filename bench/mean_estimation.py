@@ -17,7 +17,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from fedtheory.simulators.byzantine.mean_estimation import MeanEstimationConfig, _draw_standard_normals, simulate_mean_estimation
+from fedtheory.simulators.byzantine.mean_estimation import (
+    MeanEstimationConfig,
+    _draw_standard_normals,
+    simulate_mean_estimation,
+)
 
 
 def reference_loop(cfg: MeanEstimationConfig, seeds: list[int], lams: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .portfolio import minimum_risk_weight
 from ._checks import check_n_f, check_range, check_representable, provenance, scalar_or_array, where_finite
+from .portfolio import minimum_risk_weight
 
 __all__ = [
     "personalized_mse_exact",

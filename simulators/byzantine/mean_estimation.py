@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
 from fedtheory.simulators.shared.attacks import attack_against
 
-__all__ = ["MeanEstimationConfig", "MeanEstimationResult", "simulate_mean_estimation", "seed_generator"]
+__all__ = ["MeanEstimationConfig", "MeanEstimationResult", "simulate_mean_estimation"]
 
 # Cap on elements of the (batch, n, n) distance tensors that NNM / Krum build at once.
 _PAIRWISE_BUDGET = 2**25
@@ -112,18 +113,12 @@ class MeanEstimationResult:
         return a + 2 * lam * b + lam**2 * c
 
 
-def seed_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A fresh generator for one seed: the same seed gives the same draws on the same device."""
-    g = torch.Generator(device=device)
-    g.manual_seed(int(seed))
-    return g
-
-
 def _draw_standard_normals(seeds: Sequence[int], shape: tuple[int, ...], device, dtype) -> torch.Tensor:
     # One generator per seed, so a seed's numbers do not depend on which other seeds share the
     # batch (chunked and resumed runs reproduce a full run exactly). Only the draws loop over
     # seeds; all arithmetic below is batched.
-    return torch.stack([torch.randn(shape, generator=seed_generator(s, device), device=device, dtype=dtype) for s in seeds])
+    return torch.stack([torch.randn(shape, generator=seeding.generator(s, "clients", device), device=device, dtype=dtype)
+                        for s in seeds])
 
 
 def simulate_mean_estimation(
@@ -155,7 +150,7 @@ def simulate_mean_estimation(
     attack = attack_against(config.attack, aggregate, config.attack_params)
     # Only random attacks (gaussian) use it. Their draws depend on the whole seed list and its
     # chunking, unlike the client data: reproducible for the same call, not across batchings.
-    gen = seed_generator(seeds[0] * 1_000_003 + 7, device)
+    gen = seeding.generator(seeds[0], "attack", device)
 
     flat = xbar.reshape(S * K, h, d)
     chunk = max(1, _PAIRWISE_BUDGET // (n * n))

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F_
 
+from fedtheory.simulators.shared import heterogeneity, seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
-from fedtheory.simulators.shared import heterogeneity
 from fedtheory.simulators.shared.attacks import attack_against
 from fedtheory.simulators.shared.partition import dirichlet, fixed_m, partition_summary
 
@@ -102,7 +102,7 @@ def make_federated_task(
     Xs, Ys, Xt, Yt, dists = [], [], [], [], []
     for s in seeds:
         parts = fixed_m(y, n, m, seed=int(s)) if alpha is None else dirichlet(y, n, alpha, m, seed=int(s))
-        rng = np.random.default_rng([int(s), 1])
+        rng = seeding.rng(int(s), "test sets")
         counts = partition_summary(y, parts, C)  # (n, C)
         test_idx = []
         for i in range(n - f):
@@ -155,7 +155,7 @@ def init_params(model: str, D: int, C: int, hidden: int, seeds: Sequence[int], d
         return torch.zeros(len(seeds), P, device=device, dtype=dtype)
     out = []
     for s in seeds:
-        g = torch.Generator(device="cpu").manual_seed(int(s) + 17)
+        g = seeding.generator(int(s), "init")
         w1 = (torch.rand(D * hidden, generator=g) * 2 - 1) * np.sqrt(6 / D)
         w2 = (torch.rand(hidden * C, generator=g) * 2 - 1) * np.sqrt(6 / hidden)
         out.append(torch.cat([w1, torch.zeros(hidden), w2, torch.zeros(C)]))
@@ -247,7 +247,7 @@ def run_ipgd(
             attack = attack_against(cfg.attack, aggregate, cfg.attack_params)
     Xc = X if flip else X[:, :h]
     Yc = torch.cat([Y[:, :h], C - 1 - Y[:, h:]], dim=1) if flip else Y[:, :h]
-    gen = torch.Generator(device=device).manual_seed(int(seeds[0]) * 7919 + 3)
+    gen = seeding.generator(int(seeds[0]), "attack", device)
     eye = torch.arange(h, device=device)
     lam_b = lam[None, :, None, None]
     for _ in range(cfg.T):

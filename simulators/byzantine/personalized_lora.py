@@ -28,12 +28,19 @@ import numpy as np
 import torch
 from torch.func import grad, vmap
 
-from fedtheory.simulators.shared.config import require_ints, require_positive
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
 from fedtheory.simulators.shared.attacks import attack_against
-from fedtheory.simulators.shared.minilm import (TopModel, check_layers, first_adapted_layer, load_lora_model, mask4d,
-                                                prefix_features)
+from fedtheory.simulators.shared.config import require_ints, require_positive
 from fedtheory.simulators.shared.heterogeneity import gradient_dissimilarity, tv_distance
+from fedtheory.simulators.shared.minilm import (
+    TopModel,
+    check_layers,
+    first_adapted_layer,
+    load_lora_model,
+    mask4d,
+    prefix_features,
+)
 from fedtheory.simulators.shared.partition import dirichlet, label_distributions
 
 __all__ = ["PersonalizedLoRAConfig", "run_personalized_lora"]
@@ -118,7 +125,7 @@ def run_personalized_lora(cfg: PersonalizedLoRAConfig, lams: Sequence[float], *,
     lam_d = lam.to(theta)[:, None, None]
     agg = make_aggregator(cfg.aggregator, f)
     attack = attack_against(cfg.attack, agg, cfg.attack_params)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed) * 7919 + 5)
+    gen = seeding.generator(int(seed), "batches and attack")
     dtype = data["hidden"].dtype
 
     def loss(flat, hid, mask, y):

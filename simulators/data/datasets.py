@@ -27,7 +27,7 @@ ever downloaded except through ``pip`` and ``apt-get``, and never by :func:`load
 
 Splits. Fashion-MNIST and fine food have official train/test splits. Phishing and digits have none:
 ``load(name, split, seed=0, test_fraction=0.2)`` holds out a stratified ``test_fraction`` of each
-class chosen by ``np.random.default_rng(seed)``, so ``"train"`` and ``"test"`` of one seed are
+class chosen by the seed's "train/test split" stream (:mod:`fedtheory.simulators.shared.seeding`), so ``"train"`` and ``"test"`` of one seed are
 disjoint, cover the data and are the same on every call. ``split="all"`` returns everything.
 
 Cache: ``$FEDTHEORY_CACHE`` if set, else ``$XDG_CACHE_HOME/fedtheory``, else ``~/.cache/fedtheory``.
@@ -53,6 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from fedtheory.simulators.shared import seeding
 
 __all__ = [
     "DATASETS",
@@ -447,7 +449,7 @@ def prepare(name: str, *, download: bool = True, force: bool = False) -> Path:
 
 def _split_indices(y: np.ndarray, split: str, seed: int, test_fraction: float) -> np.ndarray:
     """Stratified, seeded train/test indices (sorted): round(test_fraction · n_k) of class k to test."""
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed, "train/test split")
     test = []
     for k in np.unique(y):
         members = np.flatnonzero(y == k)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import grad, vmap
 
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import require_ints, require_positive
 from fedtheory.simulators.shared.dp import clip_factor
 from fedtheory.simulators.shared.lora import METHODS, smooth, trained_factors
@@ -89,7 +90,7 @@ def make_task(cfg: DPLoRAConfig, seeds: Sequence[int], device, dtype=torch.float
     out: dict[str, list] = {k: [] for k in ("W0", "H", "X", "y", "X_test", "y_test", "A0")}
     d, c, P, N = cfg.d, cfg.classes, cfg.clients, cfg.n_per_client
     for s in seeds:
-        g = torch.Generator(device="cpu").manual_seed(int(s))
+        g = seeding.generator(int(s), "task")
         W0 = torch.randn(d, d, generator=g) / math.sqrt(d)
         H = torch.randn(c, d, generator=g) / math.sqrt(d)
         U, V = torch.randn(d, cfg.r_star, generator=g), torch.randn(d, cfg.r_star, generator=g)
@@ -172,7 +173,7 @@ def sharpness(t: dict[str, torch.Tensor], A: torch.Tensor, B: torch.Tensor, scal
     per_seed = torch.nn.functional.cross_entropy(logits.flatten(0, 2), t["y"].flatten(), reduction="none")
     loss = per_seed.view(A.shape[0], -1).mean(1).sum()
     gA, gB = torch.autograd.grad(loss, (A, B), create_graph=True)
-    g = torch.Generator(device=A.device).manual_seed(seed)
+    g = seeding.generator(seed, "power iteration", A.device)
     vA = torch.randn(A.shape, generator=g, device=A.device, dtype=A.dtype)
     vB = torch.randn(B.shape, generator=g, device=A.device, dtype=A.dtype)
     lam = torch.zeros(A.shape[0], device=A.device, dtype=A.dtype)
@@ -217,9 +218,8 @@ def simulate_dp_lora(
     S, P, N, d, r = len(seeds), cfg.clients, cfg.n_per_client, cfg.d, cfg.r
     # separate streams for batches and for each factor's noise: switching one factor's noise off
     # (``noise_on``) leaves every other draw unchanged (common random numbers)
-    gen = [torch.Generator(device=device).manual_seed(int(s) * 1_000_003 + 7) for s in seeds]
-    gen_noise = {f: [torch.Generator(device=device).manual_seed(int(s) * 1_000_003 + k) for s in seeds]
-                 for f, k in (("B", 11), ("A", 13))}
+    gen = [seeding.generator(int(s), "batches", device) for s in seeds]
+    gen_noise = {f: [seeding.generator(int(s), f"noise:{f}", device) for s in seeds] for f in ("B", "A")}
     A = t["A0"].clone()  # (S, r, d) global
     B = torch.zeros(S, d, r, device=device, dtype=dtype)
     sigma_c = cfg.noise_multiplier * (cfg.clip or 0.0)

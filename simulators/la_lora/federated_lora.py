@@ -38,13 +38,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fedtheory.simulators.shared import lora
+from fedtheory.simulators.shared import lora, seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
 from fedtheory.simulators.shared.config import require_ints, require_positive
 from fedtheory.simulators.shared.dp import clip_factor, noise_for_epsilon
-from fedtheory.simulators.shared.minilm import (TopModel, aggregate, autocast, check_layers, correct, coupling,
-                                                evaluate, first_adapted_layer, load_lora_model, load_state, mask4d,
-                                                per_example_grads, prefix_features, trainable_state)
+from fedtheory.simulators.shared.minilm import (
+    TopModel,
+    aggregate,
+    autocast,
+    check_layers,
+    correct,
+    coupling,
+    evaluate,
+    first_adapted_layer,
+    load_lora_model,
+    load_state,
+    mask4d,
+    per_example_grads,
+    prefix_features,
+    trainable_state,
+)
 from fedtheory.simulators.shared.partition import dirichlet
 
 __all__ = ["FedLoRAConfig", "METHODS", "calibrated_noise", "run_federated_lora"]
@@ -172,7 +185,7 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     state = trainable_state(model)
     history: dict[str, list] = {"round": [], "test_acc": [], "train_loss": [], "cos": []}
-    gen = torch.Generator(device="cpu").manual_seed(int(seed) * 7919 + 1)
+    gen = seeding.generator(int(seed), "batches and noise")
     start = 0
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt and ckpt.exists():
@@ -182,7 +195,7 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
         state, history, start = saved["state"], saved["history"], saved["round"] + 1
         gen.set_state(saved["gen"])
     test_pos = torch.arange(cfg.train_examples, cfg.train_examples + cfg.test_examples, device=device)
-    probe = torch.as_tensor(np.random.default_rng([seed, 3]).permutation(cfg.train_examples)[: cfg.probe_examples],
+    probe = torch.as_tensor(seeding.rng(int(seed), "probe").permutation(cfg.train_examples)[: cfg.probe_examples],
                             device=device)
     rounds = range(start, cfg.rounds)
     if progress:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import require_ints, require_positive
 
 __all__ = ["SensingConfig", "simulate_sensing", "estimate_rip"]
@@ -66,7 +67,7 @@ def simulate_sensing(cfg: SensingConfig, *, seeds: Sequence[int], rip_trials: in
     """Loss after every iteration (S, T+1), ratios L_{k+1}/L_k (S, T), δ lower and upper bounds (S,)."""
     losses, deltas, uppers = [], [], []
     for s in seeds:  # small problems: a loop over seeds keeps one operator per seed
-        g = torch.Generator().manual_seed(int(s))
+        g = seeding.generator(int(s), "sensing")
         op = _operator(cfg, g, dtype)
         Xs = torch.randn(cfg.n1, cfg.r_star, generator=g, dtype=dtype) @ torch.randn(cfg.r_star, cfg.n2, generator=g,
                                                                                        dtype=dtype)

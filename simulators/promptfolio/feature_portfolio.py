@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import require_ints, require_positive
 from fedtheory.simulators.shared.partition import dirichlet
 
@@ -61,7 +62,7 @@ class FeaturePortfolioConfig:
 def _assign(y: np.ndarray, cfg: FeaturePortfolioConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Client (N,) and role (N,) of every example: 0 train, 1 validation, 2 test."""
     parts = dirichlet(y, cfg.n_clients, cfg.alpha, seed=seed, min_size=cfg.min_client_size)
-    rng = np.random.default_rng([seed, 1])
+    rng = seeding.rng(int(seed), "assignment")
     client = np.empty(y.size, np.int64)
     role = np.empty(y.size, np.int64)
     for k, idx in enumerate(parts):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import require_ints, require_positive
 
 __all__ = ["PromptFolioConfig", "PromptFolioResult", "simulate_promptfolio"]
@@ -115,7 +116,7 @@ class PromptFolioResult:
 
 def _generators(seeds: Sequence[int], device) -> list[torch.Generator]:
     # one generator per seed: a seed's draws do not depend on which seeds share the batch
-    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+    return [seeding.generator(int(s), "prompts", device) for s in seeds]
 
 
 def _draw(gens, shape, device, dtype, kind: str = "normal") -> torch.Tensor:

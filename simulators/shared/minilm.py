@@ -24,6 +24,7 @@ the data.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,11 @@ from torch.func import functional_call, grad, vmap
 
 from fedtheory.simulators.data.datasets import atomic_savez, cache_dir, load
 from fedtheory.simulators.data.text_features import model_path, offline
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
+
+# peft reads transformers' deprecated `is_gradient_checkpointing` on every call (transformers 5.x): harmless
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 __all__ = ["N_LAYERS", "TopModel", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
            "first_adapted_layer", "prefix_features", "trainable_state", "load_state", "fedavg", "aggregate",
@@ -73,7 +78,7 @@ def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] |
     # transformers and peft initialize from torch's global generator: seed it inside a fork, so the
     # model depends on ``seed`` alone and the caller's global random state is left as it was
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+        torch.manual_seed(seeding.stream_seed(int(seed), "init"))
         base = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=2, local_files_only=True,
                                                                   attn_implementation="eager")
         model = get_peft_model(base, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=["query", "value"],
@@ -103,7 +108,7 @@ def example_pool(train_examples: int, test_examples: int, max_length: int = 64) 
     """Fixed (seed-independent) train and test review indices: the pool every run and seed shares."""
     tok = tokenized(max_length)
     n_train = int(tok["n_train"])
-    rng = np.random.default_rng(17)
+    rng = seeding.rng(0, "example pool")  # one fixed pool for every run and seed
     return (np.sort(rng.permutation(n_train)[:train_examples]),
             n_train + np.sort(rng.permutation(tok["labels"].size - n_train)[:test_examples]))
 

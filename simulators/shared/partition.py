@@ -32,6 +32,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fedtheory.simulators.shared import seeding
+
 __all__ = ["iid", "dirichlet", "fixed_m", "partition_summary", "label_distributions"]
 
 SeedLike = int | np.random.Generator
@@ -41,12 +43,12 @@ SeedLike = int | np.random.Generator
 
 
 def _rng(seed: SeedLike) -> np.random.Generator:
-    """An explicit generator: ``seed`` itself, or ``np.random.default_rng(seed)``."""
+    """An explicit generator: ``seed`` itself, or the run's "partition" stream (:mod:`.seeding`)."""
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int or np.random.Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return seeding.rng(int(seed), "partition")
 
 
 def _labels(y: np.ndarray) -> np.ndarray:

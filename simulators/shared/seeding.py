@@ -16,7 +16,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import torch
 
 __all__ = ["stream_seed", "generator", "rng"]
 
@@ -31,12 +30,14 @@ def stream_seed(seed: int, purpose: str) -> int:
     return (int(hi) << 31) ^ int(lo)  # < 2**63: what torch.Generator.manual_seed accepts
 
 
-def generator(seed: int, purpose: str, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch generator on ``device`` for the stream ``purpose`` of run ``seed``.
+def generator(seed: int, purpose: str, device="cpu"):
+    """A ``torch.Generator`` on ``device`` for the stream ``purpose`` of run ``seed``.
 
     CPU and CUDA generators seeded alike give different numbers; a simulator whose numbers must
     not depend on the device draws on the CPU and moves the draws.
     """
+    import torch  # here, so that the data layer (numpy streams only) imports no torch
+
     return torch.Generator(device=device).manual_seed(stream_seed(seed, purpose))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedtheory.simulators import datasets as D
+from fedtheory.simulators.data import datasets as D
 from fedtheory.simulators.data.datasets import DataUnavailableError
 
 

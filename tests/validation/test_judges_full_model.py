@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from fedtheory import CLAIMS
 from fedtheory.theory import lambda_star_classification
 from fedtheory.theory.dp_lora import noise_term_norms2
 from fedtheory.validation import Verdict
 from fedtheory.validation.harness.budgets import Sizes
 from fedtheory.validation.harness.claims import ClaimData
 from fedtheory.validation.papers import full_model as fm
-
-from fedtheory import CLAIMS
 
 QUICK = fm.SIZES["quick"]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from fedtheory import CLAIMS
 from fedtheory.theory.dp_lora import (
     accumulated_noise_norms2,
     crossover_sigma,
@@ -24,8 +26,6 @@ from fedtheory.validation.harness.budgets import Sizes
 from fedtheory.validation.harness.claims import ClaimData
 from fedtheory.validation.harness.records import Verdict
 from fedtheory.validation.papers import la_lora as L
-
-from fedtheory import CLAIMS
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
+
+from fedtheory import CLAIMS
 from fedtheory.theory import portfolio_accuracy, stage1_theta_star, theta_star
 from fedtheory.validation import Verdict
 from fedtheory.validation.harness.budgets import Sizes
 from fedtheory.validation.harness.claims import ClaimData
 from fedtheory.validation.papers import promptfolio as pf
-from scipy.optimize import brentq
-
-from fedtheory import CLAIMS
 
 THETA = pf.THETA  # the θ grid every unit evaluates on (the data's last axis)
 HS = pf.HS  # the h settings of a unit's second axis

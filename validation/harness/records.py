@@ -101,10 +101,10 @@ def _jsonable(x):
 
 
 def git_hash() -> str:
-    """Commit of the checkout the package runs from, or '' outside a git checkout."""
+    """Commit of the checkout the package runs from (``-dirty`` when it has uncommitted changes), or ''."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "describe", "--always", "--dirty", "--abbrev=7", "--exclude", "*"],
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
+from fedtheory.simulators.shared import seeding
+
 LEVEL = 0.95
 
 
@@ -51,7 +53,7 @@ def simultaneous_band(
 
 def bootstrap_weights(n_seeds: int, n_boot: int, seed: int = 0) -> np.ndarray:
     """(B, S) resampling weights (multinomial counts / S) for a seed bootstrap."""
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed, "bootstrap")
     return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot) / n_seeds
 
 
@@ -84,7 +86,7 @@ def hierarchical_bootstrap(x: np.ndarray, n_boot: int, seed: int = 0) -> np.ndar
     x = np.asarray(x, dtype=float)
     if x.ndim < 2:
         raise ValueError(f"x must have a seed axis and a unit axis, got shape {x.shape}")
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed, "bootstrap")
     S, N = x.shape[:2]
     s = rng.integers(0, S, size=(n_boot, S))
     e = rng.integers(0, N, size=(n_boot, S, N))

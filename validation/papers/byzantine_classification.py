@@ -27,6 +27,7 @@ from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
+
 from fedtheory.simulators.byzantine.personalized_gd import (
     IPGDConfig,
     gradient_dissimilarity_at,

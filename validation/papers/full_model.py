@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from fedtheory.simulators.la_lora.noise import factor_noise_norms2
+from fedtheory.simulators.shared import seeding
 from fedtheory.theory import privacy
 from fedtheory.theory.dp_lora import crossover_sigma, full_model_noise_norm2, noise_term_norms2
 from fedtheory.theory.personalization import lambda_star_classification
-
 from fedtheory.validation.harness import figures as fig
 from fedtheory.validation.harness import stats
 from fedtheory.validation.harness.claims import Claim, register
@@ -106,7 +106,7 @@ def factor_noise(sigmas: list[float], trials: int, seeds: list[int], run: dict) 
     """Squared norms (T, Σ, 3) of N_B·A, B·N_A, N_B·N_A on every trained q/v factor pair of ``run``."""
     (seed,) = seeds
     names = sorted(k[len("state:"):] for k in run if k.startswith("state:") and "lora_A" in k)
-    g = torch.Generator().manual_seed(seed * 7919 + 11)  # one stream through all modules, in name order
+    g = seeding.generator(seed, "factor noise")  # one stream through all modules, in name order
     return {f"norm2:{i}": factor_noise_norms2(torch.as_tensor(run["state:" + a_name]),
                                               torch.as_tensor(run["state:" + a_name.replace("lora_A", "lora_B")]),
                                               sigmas, trials, g)

@@ -13,9 +13,11 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
 from fedtheory.simulators.la_lora.dp_lora import DPLoRAConfig, simulate_dp_lora
 from fedtheory.simulators.la_lora.matrix_sensing import SensingConfig, simulate_sensing
 from fedtheory.simulators.la_lora.noise import factor_noise_norms2
+from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.dp import noise_for_epsilon
 from fedtheory.simulators.shared.lora import METHODS, smooth
 from fedtheory.theory import privacy
@@ -71,7 +73,7 @@ def noise_monte_carlo(dim: int, r: int, sigmas: list[float], trials: int, seeds:
     One stream per unit (its single seed): factors first, then fresh noise for every σ.
     """
     (seed,) = seeds
-    g = torch.Generator().manual_seed(seed * 7919 + r)
+    g = seeding.generator(seed, f"factors and noise, r={r}")
     A, B = _factors(dim, dim, r, g)
     out = factor_noise_norms2(A, B, sigmas, trials, g, full_model=True)
     return {"norm2": out, "sigma": np.asarray(sigmas), "A2": np.array(float((A**2).sum())),
@@ -258,7 +260,7 @@ FILTER_SHAPE = (64, 512)
 def filtered_white_noise(rows: int, shape: list[int], seeds: list[int]) -> dict[str, np.ndarray]:
     """Autocovariances at lags 0…5 (rows, 6) of white noise filtered along the last axis, interior and edge."""
     (seed,) = seeds
-    g = torch.Generator().manual_seed(seed)
+    g = seeding.generator(seed, "white noise")
     x = torch.randn(rows, *shape, generator=g, dtype=torch.float64)
     y = smooth(x, -1)[..., 8:-8]  # interior
     ac = torch.stack([(y[..., : y.shape[-1] - k] * y[..., k:]).mean((1, 2)) for k in range(6)], -1)

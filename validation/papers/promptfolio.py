@@ -29,7 +29,6 @@ from fedtheory.theory import (
     stage1_theta_star,
     theta_star,
 )
-
 from fedtheory.validation.harness import figures as fig
 from fedtheory.validation.harness import stats
 from fedtheory.validation.harness.claims import Claim, register
@@ -409,8 +408,8 @@ MAJORITY_FINE_FOOD = 0.6516  # share of the majority class in the 5,000 fine-foo
 
 def real_feature_portfolio(alpha: float, seeds: list[int], device: str = "cpu") -> dict[str, np.ndarray]:
     """Global/local linear heads on MiniLM embeddings of the fine-food reviews (see :mod:`fedtheory.simulators.promptfolio.feature_portfolio`)."""
-    from fedtheory.simulators.promptfolio.feature_portfolio import FeaturePortfolioConfig, simulate_feature_portfolio
     from fedtheory.simulators.data.text_features import dataset_embeddings
+    from fedtheory.simulators.promptfolio.feature_portfolio import FeaturePortfolioConfig, simulate_feature_portfolio
 
     emb = dataset_embeddings("fine_food", device=device)
     r = simulate_feature_portfolio(emb["X"], emb["y"], FeaturePortfolioConfig(**REAL, alpha=alpha), seeds=seeds,
