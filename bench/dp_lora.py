@@ -80,11 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     cfg = DPLoRAConfig()
     t = make_task(cfg, list(range(args.seeds)), args.device, torch.float64)
     g = torch.Generator().manual_seed(0)
-    S, P = args.seeds, cfg.clients
+    S, P = args.seeds, cfg.n
     A = torch.randn(S, P, cfg.r, cfg.d, generator=g, dtype=torch.float64).to(args.device) / cfg.d**0.5
     B = torch.randn(S, P, cfg.d, cfg.r, generator=g, dtype=torch.float64).to(args.device) / cfg.d**0.5
     C, s = 0.5, cfg.scale
-    N = cfg.n_per_client
+    N = cfg.m
     t_loop, (rA, rB) = _best(lambda: reference_loop(A, B, t, C, s, args.loop_examples), 1, args.device)
     t_loop *= N / min(N, args.loop_examples)
     t_func, (fA, fB) = _best(lambda: via_func(A, B, t, C, s), args.repeats, args.device)

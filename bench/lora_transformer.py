@@ -85,7 +85,7 @@ def peak_memory(clients: int) -> float:
     code = (
         "import resource, json;"
         "from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig, run_federated_lora;"
-        f"run_federated_lora(FedLoRAConfig(clients={clients}, rounds=1, local_steps=1, batch_size=8, max_length=64,"
+        f"run_federated_lora(FedLoRAConfig(n={clients}, rounds=1, local_steps=1, batch_size=8, max_length=64,"
         " train_examples=400, test_examples=50), seed=0);"
         "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))"
     )

@@ -4,10 +4,13 @@ Modules are named after their subject: :mod:`fedtheory.theory.personalization` (
 Byzantine-robust personalized FL), :mod:`fedtheory.theory.robust_aggregation` (κ of each robust rule),
 :mod:`fedtheory.theory.portfolio` (mixing a global and a local predictor: PromptFolio's θ*, shared with λ*)
 :mod:`fedtheory.theory.feature_learning` (signal learning vs noise memorization of a prompt),
-:mod:`fedtheory.theory.dp_lora` (DP noise on LoRA factors, coupling, the smoothing filter, the sensing rate) and
-:mod:`fedtheory.theory.privacy` (ε and σ through opacus' accountants, imported only when called).
+:mod:`fedtheory.theory.dp_lora` (DP noise on LoRA factors, coupling, the smoothing filter, the sensing rate),
+:mod:`fedtheory.theory.privacy` (ε and σ through opacus' accountants, imported only when called),
+:mod:`fedtheory.theory.proximal` (SVT and soft thresholding, their optimality conditions and KKT residuals,
+a reference FISTA solver: FedSLR) and :mod:`fedtheory.theory.communication` (floats sent as low-rank factors).
 """
 
+from .communication import break_even_rank, downlink_floats, factored_floats, uplink_floats
 from .feature_learning import (
     coefficient_ratio,
     noise_rate,
@@ -37,6 +40,15 @@ from .portfolio import (
     sharpe_ratio,
     theta_star,
 )
+from .proximal import (
+    l1_kkt_residual,
+    nuclear_kkt_residual,
+    nuclear_norm,
+    prox_gradient_l1,
+    prox_gradient_nuclear,
+    singular_value_threshold,
+    soft_threshold,
+)
 from .robust_aggregation import (
     kappa_geometric_median,
     kappa_krum,
@@ -48,6 +60,17 @@ from .robust_aggregation import (
 )
 
 __all__ = [
+    "break_even_rank",
+    "downlink_floats",
+    "factored_floats",
+    "uplink_floats",
+    "l1_kkt_residual",
+    "nuclear_kkt_residual",
+    "nuclear_norm",
+    "prox_gradient_l1",
+    "prox_gradient_nuclear",
+    "singular_value_threshold",
+    "soft_threshold",
     "coefficient_ratio",
     "noise_rate",
     "signal_rate",

@@ -3,7 +3,10 @@
 Every public theory function converts its inputs with these helpers so that bad input
 fails loudly with a ``ValueError`` that names the parameter and its allowed range,
 instead of propagating a NaN or silently clamping: :func:`as_float_array` (numbers, finite),
-:func:`check_range` (an interval, integers, scalars), :func:`check_n_f` (client counts),
+:func:`check_range` (an interval, integers, scalars; arrays broadcast), :func:`check_scalar` (one
+Python number in an interval, in the style of scikit-learn's ``check_scalar``: ``TypeError`` for a
+wrong type, ``ValueError`` naming the parameter and its range; the simulators' configs use it),
+:func:`check_n_f` (client counts),
 :func:`check_choice` (a named option) and :func:`check_bool` (a flag). Results go through
 :func:`check_representable`: a formula whose intermediate overflows is computed in a stable form
 (:func:`where_finite`, :func:`stable_product`, exact rescaling by powers of 2) and a result that
@@ -13,6 +16,7 @@ float64 cannot hold raises a ``ValueError`` naming the input responsible and its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -42,6 +46,18 @@ def as_float_array(name: str, value: ArrayLike) -> np.ndarray:
     return arr
 
 
+def interval(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
+    """The interval as the error messages print it, e.g. ``[0, 1)`` or ``(0, inf)``."""
+    lb, rb = "(" if low_open or low is None else "[", ")" if high_open or high is None else "]"
+    return f"{lb}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{rb}"
+
+
+def _outside(x, low, high, low_open, high_open):
+    lo_bad = (x <= low) if (low is not None and low_open) else (x < low) if low is not None else False
+    hi_bad = (x >= high) if (high is not None and high_open) else (x > high) if high is not None else False
+    return np.logical_or(lo_bad, hi_bad)
+
+
 def check_range(
     name: str,
     value: ArrayLike,
@@ -60,17 +76,47 @@ def check_range(
     arr = as_float_array(name, value)
     if scalar and arr.ndim != 0:
         raise ValueError(f"{name} must be a scalar, got an array of shape {arr.shape}")
-    lo_bad = (arr <= low) if (low is not None and low_open) else (arr < low) if low is not None else False
-    hi_bad = (arr >= high) if (high is not None and high_open) else (arr > high) if high is not None else False
-    if np.any(lo_bad) or np.any(hi_bad):
-        lb = "(" if low_open else "["
-        rb = ")" if high_open else "]"
-        lo_s = "-inf" if low is None else f"{low:g}"
-        hi_s = "inf" if high is None else f"{high:g}"
-        raise ValueError(f"{name} must lie in {lb}{lo_s}, {hi_s}{rb}, got {value!r}")
+    if np.any(_outside(arr, low, high, low_open, high_open)):
+        raise ValueError(f"{name} must lie in {interval(low, high, low_open, high_open)}, got {value!r}")
     if integer and np.any(arr != np.round(arr)):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     return arr
+
+
+def check_scalar(
+    name: str,
+    value,
+    target_type: type = float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+):
+    """Check one Python (or numpy) number and return it as ``target_type`` (``int`` or ``float``).
+
+    ``TypeError`` when ``value`` is not a number of that type: a bool, a string, None, or for
+    ``int`` a float (even ``2.0``). ``ValueError`` naming ``name`` and the allowed interval when it
+    lies outside ``[low, high]`` (``low_open``/``high_open`` exclude the bounds), and for NaN, and
+    for ±inf unless ``allow_inf`` (e.g. ``alpha = inf`` for IID proportions).
+    """
+    if target_type not in (int, float):
+        raise ValueError(f"target_type must be int or float, got {target_type!r}")
+    kinds = (int, np.integer) if target_type is int else (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+        what = "an integer" if target_type is int else "a real number"
+        raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
+    try:
+        x = target_type(value)
+    except OverflowError:  # a Python int beyond float64
+        raise ValueError(f"{name} must be finite (|{name}| <= {_FLOAT_MAX:.4g}), got {value!r}") from None
+    if target_type is float and (math.isnan(x) or (math.isinf(x) and not allow_inf)):
+        raise ValueError(f"{name} must be finite (no NaN or inf) in {interval(low, high, low_open, high_open)}, "
+                         f"got {value!r}")
+    if _outside(x, low, high, low_open, high_open):
+        raise ValueError(f"{name} must lie in {interval(low, high, low_open, high_open)}, got {value!r}")
+    return x
 
 
 def check_n_f(n: ArrayLike, f: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

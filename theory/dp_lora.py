@@ -363,44 +363,46 @@ def smoothing_autocorrelation(lag: ArrayLike) -> ArrayLike:
 
 # --------------------------------------------------------------------------- matrix sensing rate
 @provenance("published", "arXiv 2602.19926 (LA-LoRA), appendix, step-size condition (garbled extraction)")
-def sensing_step_limit(delta_r: ArrayLike, P: ArrayLike) -> ArrayLike:
-    r"""Largest step of the step-size condition 0 ≤ η ≤ 1/(1 + δ_r + 1/P) (appendix, **published**, garbled)."""
+def sensing_step_limit(delta_r: ArrayLike, n: ArrayLike) -> ArrayLike:
+    r"""Largest step of the step-size condition 0 ≤ η ≤ 1/(1 + δ_r + 1/n), n clients/blocks (the paper's P)
+    (appendix, **published**, garbled)."""
     d = check_range("delta_r", delta_r, low=0.0, high=1.0, high_open=True)
-    p = check_range("P", P, low=1, integer=True)
-    return scalar_or_array(1.0 / (1.0 + d + 1.0 / p))
+    nn = check_range("n", n, low=1, integer=True)
+    return scalar_or_array(1.0 / (1.0 + d + 1.0 / nn))
 
 
 @provenance("reconstructed", "arXiv 2602.19926 (LA-LoRA), appendix Eq. 42–43 (garbled extraction)")
-def sensing_rate(eta: ArrayLike, delta_r: ArrayLike, P: ArrayLike, reading: str = "published") -> ArrayLike:
-    r"""η_c of the matrix-sensing bound (appendix Eq. 42–43), under two readings.
+def sensing_rate(eta: ArrayLike, delta_r: ArrayLike, n: ArrayLike, reading: str = "published") -> ArrayLike:
+    r"""η_c of the matrix-sensing bound (appendix Eq. 42–43) for n clients/blocks (the paper's P), under two readings.
 
-    ``"published"`` (as extracted): :math:`\eta_c = 2P(1-\delta_r)\left(\eta - \tfrac{\eta^2}{2}(1+\delta_r+\tfrac1P)\right)`.
-    ``"normalized"``: the same without the factor P (a 1/P normalisation of the client sum that
+    ``"published"`` (as extracted): :math:`\eta_c = 2n(1-\delta_r)\left(\eta - \tfrac{\eta^2}{2}(1+\delta_r+\tfrac1n)\right)`.
+    ``"normalized"``: the same without the factor n (a 1/n normalisation of the client sum that
     the garbled "PΣ" may hide), :math:`\eta_c = 2(1-\delta_r)(\eta - \ldots)`. At the best step
-    η = 1/(1+δ+1/P) the published reading gives η_c = P(1−δ)/(1+δ+1/P), above 1 for P ≥ 2.
-    **reconstructed** (the extraction is garbled: its "PΣ" over the clients may hide a 1/P
+    η = 1/(1+δ+1/n) the published reading gives η_c = n(1−δ)/(1+δ+1/n), above 1 for n ≥ 2.
+    **reconstructed** (the extraction is garbled: its "PΣ" over the clients may hide a 1/n
     normalisation, hence the two readings).
     """
     check_choice("reading", reading, ("published", "normalized"))
     e = check_range("eta", eta, low=0.0)
     d = check_range("delta_r", delta_r, low=0.0, high=1.0, high_open=True)
-    p = check_range("P", P, low=1, integer=True)
-    return scalar_or_array(check_representable("η_c = 2P(1−δ_r)(η − η²(1+δ_r+1/P)/2)",
-                                               lambda **kw: _eta_c(reading, **kw), eta=e, delta_r=d, P=p))
+    nn = check_range("n", n, low=1, integer=True)
+    return scalar_or_array(check_representable("η_c = 2n(1−δ_r)(η − η²(1+δ_r+1/n)/2)",
+                                               lambda **kw: _eta_c(reading, **kw), eta=e, delta_r=d, n=nn))
 
 
-def _eta_c(reading, eta, delta_r, P):
-    """η_c of validated inputs; as a product 2(1−δ)·η·(1 − η(1+δ+1/P)/2)[·P] where η² overflows."""
-    e, d, p = eta, delta_r, P
-    core = 2 * (1 - d) * (e - e**2 * (1 + d + 1 / p) / 2)
-    direct = core * (p if reading == "published" else 1.0)
-    return where_finite(direct, lambda: stable_product(2.0, (1 - d, 1), (e, 1), (1 - e * ((1 + d + 1 / p) / 2), 1),
-                                                       (p if reading == "published" else 1.0, 1)))
+def _eta_c(reading, eta, delta_r, n):
+    """η_c of validated inputs; as a product 2(1−δ)·η·(1 − η(1+δ+1/n)/2)[·n] where η² overflows."""
+    e, d = eta, delta_r
+    core = 2 * (1 - d) * (e - e**2 * (1 + d + 1 / n) / 2)
+    direct = core * (n if reading == "published" else 1.0)
+    return where_finite(direct, lambda: stable_product(2.0, (1 - d, 1), (e, 1), (1 - e * ((1 + d + 1 / n) / 2), 1),
+                                                       (n if reading == "published" else 1.0, 1)))
 
 
 @provenance("reconstructed", "arXiv 2602.19926 (LA-LoRA), appendix Eq. 42 (garbled extraction)")
-def sensing_contraction(eta: ArrayLike, delta_r: ArrayLike, P: ArrayLike, reading: str = "published") -> ArrayLike:
-    r"""Per-step factor (1 − η_c)² of the sensing loss, Eq. 42: L_{k+1} ≤ (1−η_c)² L_k.
+def sensing_contraction(eta: ArrayLike, delta_r: ArrayLike, n: ArrayLike, reading: str = "published") -> ArrayLike:
+    r"""Per-step factor (1 − η_c)² of the sensing loss, Eq. 42: L_{k+1} ≤ (1−η_c)² L_k, for n clients/blocks
+    (the paper's P).
 
     A factor ≥ 1 makes the bound vacuous (it allows no decrease); η_c > 1 makes it non-monotone in
     η, so a measured ratio above it is a violation, not a vacuous pass. **reconstructed**.
@@ -408,7 +410,7 @@ def sensing_contraction(eta: ArrayLike, delta_r: ArrayLike, P: ArrayLike, readin
     check_choice("reading", reading, ("published", "normalized"))
     inputs = {"eta": check_range("eta", eta, low=0.0), "delta_r": check_range("delta_r", delta_r, low=0.0, high=1.0,
                                                                                high_open=True),
-              "P": check_range("P", P, low=1, integer=True)}
+              "n": check_range("n", n, low=1, integer=True)}
 
     def factor(**kw):
         return (1 - _eta_c(reading, **kw)) ** 2

@@ -13,7 +13,7 @@ maintain the income while reducing the risk … derived the optimal mixing coeff
 theorems could not be read (only the abstract of arXiv 2409.19610 was available to us). Every formula here is
 therefore **derived** from the Gaussian-margin model, and the paper's own θ* is
 **reconstructed** as its special case of *independent* assets (ρ = 0). Our model does not make
-the assets independent (the local prompt's noise is part of the global one's, ρ ≈ 1/√K, see
+the assets independent (the local prompt's noise is part of the global one's, ρ ≈ 1/√n for n clients, see
 :mod:`fedtheory.theory.feature_learning`), so :func:`theta_star` takes ρ and validation compares both.
 
 The same mathematics serves the Byzantine paper (arXiv 2409.20329): its λ* mixes a local and a

@@ -15,7 +15,7 @@ which has exactly the law of the sample mean (sufficiency); attacks therefore se
 not individual samples (the notebook's per-sample "clipped SF" variant is not modelled).
 
 Batch dimensions: seeds × settings × clients × d. ``sigma``, ``sigma_h``, ``m`` and ``mu`` may be
-sequences of equal length K (the settings dimension); ``n`` and ``f`` fix the tensor shapes and
+sequences of equal length G (the settings grid); ``n`` and ``f`` fix the tensor shapes and
 are scalars (sweep them with one call per value).
 """
 
@@ -29,6 +29,7 @@ import torch
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
 from fedtheory.simulators.shared.attacks import attack_against
+from fedtheory.simulators.shared.config import check_n_f, check_range, check_seeds, require_ints
 
 __all__ = ["MeanEstimationConfig", "MeanEstimationResult", "simulate_mean_estimation"]
 
@@ -53,20 +54,12 @@ class MeanEstimationConfig:
     aggregator_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.n, int) and self.n >= 2):
-            raise ValueError(f"n must be an integer >= 2, got {self.n!r}")
-        if not (isinstance(self.f, int) and 0 <= 2 * self.f < self.n):
-            raise ValueError(f"f must be an integer with 0 <= f < n/2, got f={self.f!r}, n={self.n}")
-        if not (isinstance(self.d, int) and self.d >= 1):
-            raise ValueError(f"d must be an integer >= 1, got {self.d!r}")
-        for name, low, strict in (("m", 1, False), ("sigma", 0.0, True), ("sigma_h", 0.0, False)):
-            vals = torch.as_tensor(getattr(self, name), dtype=torch.float64).reshape(-1)
-            bad = (vals <= low) if strict else (vals < low)
-            if torch.isnan(vals).any() or bad.any():
-                op = ">" if strict else ">="
-                raise ValueError(f"{name} must be {op} {low}, got {getattr(self, name)!r}")
-        if (torch.as_tensor(self.m).reshape(-1).double().frac() != 0).any():
-            raise ValueError(f"m must be integer, got {self.m!r}")
+        require_ints(self, {"n": 2, "f": 0, "d": 1})
+        check_n_f(self.n, self.f)
+        check_range("m", self.m, low=1, integer=True)
+        check_range("sigma", self.sigma, low=0, low_open=True)
+        check_range("sigma_h", self.sigma_h, low=0)
+        check_range("mu", self.mu)
         sizes = {len(v) for v in (self.m, self.sigma, self.sigma_h, self.mu) if isinstance(v, Sequence)}
         if len(sizes) > 1:
             raise ValueError(f"m, sigma, sigma_h and mu given as sequences must share one length, got {sorted(sizes)}")
@@ -79,7 +72,7 @@ class MeanEstimationConfig:
         return 1
 
     def setting_tensor(self, name: str, device, dtype) -> torch.Tensor:
-        """Parameter ``name`` as a (K,) tensor."""
+        """Parameter ``name`` as a (G,) tensor."""
         v = getattr(self, name)
         t = torch.as_tensor(v, dtype=dtype, device=device).reshape(-1)
         return t.expand(self.n_settings) if t.numel() == 1 else t
@@ -89,8 +82,8 @@ class MeanEstimationConfig:
 class MeanEstimationResult:
     r"""Per-client error coefficients: :math:`\mathrm{err}_i(\lambda) = a + 2\lambda b + \lambda^2 c`.
 
-    Shapes: ``a, b, c, bias2`` are (S, K, h) for S seeds, K settings and h = n − f honest clients;
-    ``spread2`` is (S, K). ``bias2`` is :math:`\lVert\mu_i-\mu_C\rVert^2` and ``spread2`` its mean
+    Shapes: ``a, b, c, bias2`` are (S, G, h) for S seeds, G settings and h = n − f honest clients;
+    ``spread2`` is (S, G). ``bias2`` is :math:`\lVert\mu_i-\mu_C\rVert^2` and ``spread2`` its mean
     over honest clients (Δ² of the paper), both realized.
     """
 
@@ -102,23 +95,21 @@ class MeanEstimationResult:
     spread2: torch.Tensor
 
     def errors(self, lams: torch.Tensor | Sequence[float]) -> torch.Tensor:
-        """Squared error of every honest client at each λ: (S, K, h, L)."""
+        """Squared error of every honest client at each λ: (S, G, h, L)."""
         lam = torch.as_tensor(lams, dtype=self.a.dtype, device=self.a.device)
         return self.a[..., None] + 2 * lam * self.b[..., None] + lam**2 * self.c[..., None]
 
     def mean_curve(self, lams: torch.Tensor | Sequence[float]) -> torch.Tensor:
-        """Error averaged over honest clients, per seed and setting: (S, K, L)."""
+        """Error averaged over honest clients, per seed and setting: (S, G, L)."""
         lam = torch.as_tensor(lams, dtype=self.a.dtype, device=self.a.device)
         a, b, c = (t.mean(-1, keepdim=True) for t in (self.a, self.b, self.c))
         return a + 2 * lam * b + lam**2 * c
 
 
 def _draw_standard_normals(seeds: Sequence[int], shape: tuple[int, ...], device, dtype) -> torch.Tensor:
-    # One generator per seed, so a seed's numbers do not depend on which other seeds share the
-    # batch (chunked and resumed runs reproduce a full run exactly). Only the draws loop over
-    # seeds; all arithmetic below is batched.
-    return torch.stack([torch.randn(shape, generator=seeding.generator(s, "clients", device), device=device, dtype=dtype)
-                        for s in seeds])
+    # one stream per seed (chunked and resumed runs reproduce a full run exactly); only the draws
+    # loop over seeds, all arithmetic below is batched
+    return seeding.draw(seeding.generators(seeds, "clients", device), torch.randn, shape, device=device, dtype=dtype)
 
 
 def simulate_mean_estimation(
@@ -129,13 +120,11 @@ def simulate_mean_estimation(
     dtype: torch.dtype = torch.float64,
 ) -> MeanEstimationResult:
     """Run the experiment for every seed and setting at once; see the module docstring."""
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
+    seeds = check_seeds(seeds)
     device = torch.device(device)
-    n, f, d, K = config.n, config.f, config.d, config.n_settings
+    n, f, d, G = config.n, config.f, config.d, config.n_settings
     h = n - f
-    z = _draw_standard_normals(seeds, (2, K, h, d), device, dtype)  # [client means, local noise]
+    z = _draw_standard_normals(seeds, (2, G, h, d), device, dtype)  # [client means, local noise]
     S = len(seeds)
 
     mu = config.setting_tensor("mu", device, dtype)[None, :, None, None]
@@ -143,7 +132,7 @@ def simulate_mean_estimation(
     sd_mean = (config.setting_tensor("sigma", device, dtype) / config.setting_tensor("m", device, dtype).sqrt())[
         None, :, None, None
     ]
-    mu_i = mu + sigma_h * z[:, 0]  # (S, K, h, d)
+    mu_i = mu + sigma_h * z[:, 0]  # (S, G, h, d)
     xbar = mu_i + sd_mean * z[:, 1]
 
     aggregate = make_aggregator(config.aggregator, f, **config.aggregator_params)
@@ -152,14 +141,14 @@ def simulate_mean_estimation(
     # chunking, unlike the client data: reproducible for the same call, not across batchings.
     gen = seeding.generator(seeds[0], "attack", device)
 
-    flat = xbar.reshape(S * K, h, d)
+    flat = xbar.reshape(S * G, h, d)
     chunk = max(1, _PAIRWISE_BUDGET // (n * n))
     agg_out = []
-    for start in range(0, S * K, chunk):  # memory, not logic: bounds the n×n distance tensors
+    for start in range(0, S * G, chunk):  # memory, not logic: bounds the n×n distance tensors
         honest = flat[start : start + chunk]
         byz = attack(honest, f, generator=gen)
         agg_out.append(aggregate(torch.cat([honest, byz], dim=-2)))
-    F = torch.cat(agg_out).reshape(S, K, 1, d)
+    F = torch.cat(agg_out).reshape(S, G, 1, d)
 
     u = xbar - mu_i  # local error
     v = F - xbar  # pull towards the aggregate

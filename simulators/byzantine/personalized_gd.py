@@ -30,6 +30,14 @@ import torch.nn.functional as F_
 from fedtheory.simulators.shared import heterogeneity, seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
 from fedtheory.simulators.shared.attacks import attack_against
+from fedtheory.simulators.shared.config import (
+    check_choice,
+    check_lams,
+    check_n_f,
+    check_scalar,
+    require_ints,
+    require_positive,
+)
 from fedtheory.simulators.shared.partition import dirichlet, fixed_m, partition_summary
 
 __all__ = [
@@ -95,8 +103,7 @@ def make_federated_task(
     ``(X_test, y_test)`` with the client's own label proportions, so test accuracy measures the
     personalized risk :math:`R_i`. One partition per seed (seed s partitions with seed s).
     """
-    if not 0 <= 2 * f < n:
-        raise ValueError(f"f must satisfy 0 <= f < n/2, got f={f}, n={n}")
+    check_n_f(n, f)
     C = int(max(y.max(), y_test.max()) + 1)
     by_class = [np.flatnonzero(y_test == k) for k in range(C)]
     Xs, Ys, Xt, Yt, dists = [], [], [], [], []
@@ -120,11 +127,9 @@ def make_federated_task(
 # --------------------------------------------------------------------------- models
 def n_params(model: str, D: int, C: int, hidden: int = 32) -> int:
     """Size of the flat parameter vector: (D+1)·C for ``logreg``; D·H + H + H·C + C for ``mlp``."""
-    if model == "logreg":
+    if check_choice("model", model, ("logreg", "mlp")) == "logreg":
         return (D + 1) * C
-    if model == "mlp":
-        return D * hidden + hidden + hidden * C + C
-    raise ValueError(f"model must be 'logreg' or 'mlp', got {model!r}")
+    return D * hidden + hidden + hidden * C + C
 
 
 def forward(model: str, theta: torch.Tensor, X: torch.Tensor, C: int, hidden: int = 32) -> torch.Tensor:
@@ -180,15 +185,10 @@ class IPGDConfig:
     attack_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        lam = np.asarray(self.lams, dtype=float)
-        if lam.ndim != 1 or lam.size == 0 or np.any((lam < 0) | (lam > 1)) or np.any(~np.isfinite(lam)):
-            raise ValueError(f"lams must be a non-empty sequence in [0, 1], got {self.lams!r}")
-        if not (isinstance(self.T, int) and self.T >= 1):
-            raise ValueError(f"T must be an integer >= 1, got {self.T!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not self.l2 >= 0:
-            raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
+        check_lams(self.lams)
+        require_ints(self, {"T": 1})
+        require_positive(self, "lr")
+        check_scalar("l2", self.l2, low=0)
         n_params(self.model, 1, 2, self.hidden)  # validates the model name
 
 

@@ -31,7 +31,7 @@ from torch.func import grad, vmap
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
 from fedtheory.simulators.shared.attacks import attack_against
-from fedtheory.simulators.shared.config import require_ints, require_positive
+from fedtheory.simulators.shared.config import check_lams, check_n_f, require_ints, require_positive
 from fedtheory.simulators.shared.heterogeneity import gradient_dissimilarity, tv_distance
 from fedtheory.simulators.shared.minilm import (
     TopModel,
@@ -48,10 +48,10 @@ __all__ = ["PersonalizedLoRAConfig", "run_personalized_lora"]
 
 @dataclass(frozen=True)
 class PersonalizedLoRAConfig:
-    """Sizes of one run of Algorithm 1 on LoRA parameters (n = ``clients``, f = ``byzantine``)."""
+    """Sizes of one run of Algorithm 1 on LoRA parameters: n clients of which f are Byzantine."""
 
-    clients: int = 8
-    byzantine: int = 2
+    n: int = 8
+    f: int = 2
     alpha: float = 0.3  # Dirichlet label skew of the honest clients
     m: int = 64  # training examples per honest client
     steps: int = 30
@@ -68,20 +68,19 @@ class PersonalizedLoRAConfig:
     attack_params: dict = field(default_factory=dict, hash=False, compare=True)
 
     def __post_init__(self) -> None:
-        require_ints(self, {"clients": 2, "byzantine": 0, "m": 1, "steps": 1, "batch_size": 1, "r": 1,
+        require_ints(self, {"n": 2, "f": 0, "m": 1, "steps": 1, "batch_size": 1, "r": 1,
                             "lora_alpha": 1, "max_length": 8, "train_examples": 2, "test_examples": 1})
         require_positive(self, "lr", "alpha")
-        if 2 * self.byzantine >= self.clients:
-            raise ValueError(f"byzantine must be < clients/2, got {self.byzantine} of {self.clients}")
-        if self.m * (self.clients - self.byzantine) > self.train_examples:
-            raise ValueError(f"m·(clients − byzantine) = {self.m * (self.clients - self.byzantine)} exceeds "
-                             f"train_examples = {self.train_examples}")
+        check_n_f(self.n, self.f)
+        if self.m * self.honest > self.train_examples:
+            raise ValueError(f"m must lie in [1, {self.train_examples // self.honest}] (m·(n − f) <= train_examples"
+                             f" = {self.train_examples}), got {self.m}")
         object.__setattr__(self, "layers", check_layers(self.layers))
-        attack_against(self.attack, make_aggregator(self.aggregator, self.byzantine), self.attack_params)
+        attack_against(self.attack, make_aggregator(self.aggregator, self.f), self.attack_params)
 
     @property
     def honest(self) -> int:
-        return self.clients - self.byzantine
+        return self.n - self.f
 
 
 def _unflatten(theta: torch.Tensor, shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
@@ -105,14 +104,12 @@ def run_personalized_lora(cfg: PersonalizedLoRAConfig, lams: Sequence[float], *,
     the initial point and at the λ = 1 model, since the assumption bounds it for every θ), ``pdim`` the number of
     trainable parameters.
     """
-    lam = torch.as_tensor(np.asarray(lams, dtype=np.float64))
-    if lam.ndim != 1 or lam.numel() == 0 or bool(((lam < 0) | (lam > 1)).any()):
-        raise ValueError(f"lams must be a non-empty 1-D sequence in [0, 1], got {lams!r}")
+    lam = torch.as_tensor(check_lams(lams))
     device = torch.device(device)
     model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device)
     top = TopModel(model, first_adapted_layer(model))
     data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
-    h, f, L = cfg.honest, cfg.byzantine, lam.numel()
+    h, f, L = cfg.honest, cfg.f, lam.numel()
     y_np = data["labels"][: cfg.train_examples].cpu().numpy()
     parts = np.stack(dirichlet(y_np, h, cfg.alpha, m=cfg.m, seed=seed))  # (h, m) pool positions
     p = label_distributions(y_np, parts, 2)  # (h, 2)

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from fedtheory.simulators.shared import seeding
+from fedtheory.theory._checks import check_choice, check_scalar
 
 __all__ = [
     "DATASETS",
@@ -135,8 +136,7 @@ def cache_path(name: str) -> Path:
 
 
 def _check_name(name: str) -> None:
-    if name not in DATASETS:
-        raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
+    check_choice("name", name, DATASETS)
 
 
 def atomic_savez(path: Path, arrays: dict[str, np.ndarray], *, compress: bool = False) -> None:
@@ -468,10 +468,8 @@ def _read(name: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
 
 def _check_load_args(name: str, split: str, test_fraction: float, one_hot: bool) -> None:
     _check_name(name)
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    check_choice("split", split, ("train", "test", "all"))
+    check_scalar("test_fraction", test_fraction, low=0, high=1, low_open=True, high_open=True)
     if one_hot and name != "phishing":
         raise ValueError(f"one_hot applies to 'phishing' only, got name={name!r}")
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from fedtheory.simulators.data.datasets import DataUnavailableError, atomic_savez, cache_dir, load
+from fedtheory.theory._checks import check_scalar
 
 __all__ = ["MODEL_PACKAGE", "model_path", "offline", "load_encoder", "embed_texts", "dataset_embeddings"]
 
@@ -64,8 +65,8 @@ def embed_texts(
     progress: bool = False,
 ) -> np.ndarray:
     """(n, 384) float32 L2-normalized mean-pooled embeddings of ``texts``."""
-    if batch_size < 1 or max_length < 2:
-        raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size}, {max_length}")
+    check_scalar("batch_size", batch_size, int, low=1)
+    check_scalar("max_length", max_length, int, low=2)
     tok, model = load_encoder(device)
     texts = [str(t) for t in texts]
     # batches of similar length waste little on padding; the output keeps the input order

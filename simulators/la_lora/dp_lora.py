@@ -10,7 +10,7 @@ DP-SGD on each client (record-level privacy per client): every local step draws 
 ``torch.func`` (functional_call-free: the model is a pure function of A and B; vmap over examples,
 clients and seeds in the tests; the simulator uses the model's closed form, outer products that
 are never materialized, and is checked against it), clips each per-example gradient to norm C (jointly over the factors updated in
-that step), sums, adds N(0, σ²C²) per entry and divides by the expected batch size qN — the
+that step), sums, adds N(0, σ²C²) per entry and divides by the expected batch size qm — the
 Poisson scheme that opacus' RDP/PRV accountants assume (:mod:`fedtheory.theory.privacy`). The server averages
 A and B separately (FedAvg).
 
@@ -31,9 +31,9 @@ import torch
 from torch.func import grad, vmap
 
 from fedtheory.simulators.shared import seeding
-from fedtheory.simulators.shared.config import require_ints, require_positive
-from fedtheory.simulators.shared.dp import clip_factor
-from fedtheory.simulators.shared.lora import METHODS, smooth, trained_factors
+from fedtheory.simulators.shared.config import check_choice, check_scalar, check_seeds, require_ints, require_positive
+from fedtheory.simulators.shared.dp import clip_factor, noisy_mean
+from fedtheory.simulators.shared.lora import METHODS, smooth_factor, trained_factors
 
 __all__ = ["DPLoRAConfig", "METHODS", "make_task", "bilinear_per_example_grads", "per_example_factors",
            "per_example_grads_closed_form", "per_example_grads_func", "sharpness", "simulate_dp_lora"]
@@ -47,8 +47,8 @@ class DPLoRAConfig:
     classes: int = 8
     r: int = 4  # LoRA rank
     r_star: int = 2  # rank of the teacher's update
-    clients: int = 8
-    n_per_client: int = 256
+    n: int = 8  # clients
+    m: int = 256  # training examples per client
     n_test: int = 1024
     heterogeneity: float = 0.5  # size of the client-specific teacher shift relative to the shared one
     temperature: float = 4.0  # teacher logits scale: labels ~ softmax(temperature · H W⋆ x)
@@ -62,21 +62,17 @@ class DPLoRAConfig:
     noise_multiplier: float = 1.0
 
     def __post_init__(self) -> None:
-        require_ints(self, {"d": 2, "classes": 2, "r": 1, "r_star": 1, "clients": 1, "n_per_client": 2, "n_test": 1,
+        require_ints(self, {"d": 2, "classes": 2, "r": 1, "r_star": 1, "n": 1, "m": 2, "n_test": 1,
                             "rounds": 1, "local_steps": 1})
-        if self.r > self.d:
-            raise ValueError(f"r must be <= d, got r={self.r}, d={self.d}")
+        check_scalar("r", self.r, int, low=1, high=self.d)  # high: d
         require_positive(self, "lr", "scale")
-        if not 0 < self.sample_rate <= 1:
-            raise ValueError(f"sample_rate must lie in (0, 1], got {self.sample_rate!r}")
-        if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip must be > 0 or None, got {self.clip!r}")
-        if not self.noise_multiplier >= 0:
-            raise ValueError(f"noise_multiplier must be >= 0, got {self.noise_multiplier!r}")
+        check_scalar("sample_rate", self.sample_rate, low=0, low_open=True, high=1)
+        if self.clip is not None:
+            check_scalar("clip", self.clip, low=0, low_open=True)
+        check_scalar("noise_multiplier", self.noise_multiplier, low=0)
         if self.noise_multiplier > 0 and self.clip is None:
             raise ValueError("noise needs a clip norm: set clip > 0 when noise_multiplier > 0")
-        if not self.heterogeneity >= 0:
-            raise ValueError(f"heterogeneity must be >= 0, got {self.heterogeneity!r}")
+        check_scalar("heterogeneity", self.heterogeneity, low=0)
 
     @property
     def total_steps(self) -> int:
@@ -88,19 +84,19 @@ class DPLoRAConfig:
 def make_task(cfg: DPLoRAConfig, seeds: Sequence[int], device, dtype=torch.float32) -> dict[str, torch.Tensor]:
     """Per-seed frozen parts, client data and test data (one generator per seed)."""
     out: dict[str, list] = {k: [] for k in ("W0", "H", "X", "y", "X_test", "y_test", "A0")}
-    d, c, P, N = cfg.d, cfg.classes, cfg.clients, cfg.n_per_client
+    d, c, n, m = cfg.d, cfg.classes, cfg.n, cfg.m
     for s in seeds:
         g = seeding.generator(int(s), "task")
         W0 = torch.randn(d, d, generator=g) / math.sqrt(d)
         H = torch.randn(c, d, generator=g) / math.sqrt(d)
         U, V = torch.randn(d, cfg.r_star, generator=g), torch.randn(d, cfg.r_star, generator=g)
         shared = cfg.update_scale * U @ V.T / d
-        Uk, Vk = torch.randn(P, d, 1, generator=g), torch.randn(P, d, 1, generator=g)
-        teacher = W0 + shared + cfg.heterogeneity * cfg.update_scale * Uk @ Vk.transpose(1, 2) / d  # (P, d, d)
-        X = torch.randn(P, N, d, generator=g)
+        Uk, Vk = torch.randn(n, d, 1, generator=g), torch.randn(n, d, 1, generator=g)
+        teacher = W0 + shared + cfg.heterogeneity * cfg.update_scale * Uk @ Vk.transpose(1, 2) / d  # (n, d, d)
+        X = torch.randn(n, m, d, generator=g)
         # labels drawn from the teacher's softmax (a realizable model: the CE optimum is the teacher)
         y = _sample_labels(cfg.temperature * torch.einsum("cd,pde,pne->pnc", H, teacher, X), g)
-        Xt = torch.randn(P, cfg.n_test // P or 1, d, generator=g)
+        Xt = torch.randn(n, cfg.n_test // n or 1, d, generator=g)
         yt = _sample_labels(cfg.temperature * torch.einsum("cd,pde,pne->pnc", H, teacher, Xt), g)
         A0 = torch.empty(cfg.r, d).uniform_(-1, 1, generator=g) / math.sqrt(d)  # LoRA: A random, B = 0
         for k, v in (("W0", W0), ("H", H), ("X", X), ("y", y), ("X_test", Xt), ("y_test", yt), ("A0", A0)):
@@ -121,7 +117,7 @@ def _loss(A, B, W0, H, x, y, scale: float):
 
 
 def bilinear_per_example_grads(A, B, W0, H, X, y, scale: float):
-    """Per-example (∇_A, ∇_B) for one client: X (N, d), y (N,) → (N, r, d), (N, d, r). torch.func vmap(grad)."""
+    """Per-example (∇_A, ∇_B) for one client: X (m, d), y (m,) → (m, r, d), (m, d, r). torch.func vmap(grad)."""
     g = vmap(grad(_loss, argnums=(0, 1)), in_dims=(None, None, None, None, 0, 0, None))
     return g(A, B, W0, H, X, y, scale)
 
@@ -131,10 +127,10 @@ def per_example_factors(A, B, W0, H, X, y, scale: float):
 
     With e = softmax(z) − onehot(y), z = H(W₀ + sBA)x: ∇_W = Hᵀe xᵀ, so
     ∇_A = (s·BᵀHᵀe)·xᵀ and ∇_B = (s·Hᵀe)·(Ax)ᵀ. Returns ((u_A, v_A), (u_B, v_B)) with the gradient of
-    example i equal to u_i v_iᵀ: shapes (S, P, N, r), (S, P, N, d) and (S, P, N, d), (S, P, N, r).
+    example i equal to u_i v_iᵀ: shapes (S, n, m, r), (S, n, m, d) and (S, n, m, d), (S, n, m, r).
     Norms are ‖u‖·‖v‖ and clipped sums contract over examples directly, so a step costs
-    O(N(r + d)) per client instead of O(N·r·d). Equal to torch.func's vmap(grad) (tested).
-    Shapes in: A (S, P, r, d), B (S, P, d, r), W0 (S, d, d), H (S, c, d), X (S, P, N, d), y (S, P, N).
+    O(m(r + d)) per client instead of O(m·r·d). Equal to torch.func's vmap(grad) (tested).
+    Shapes in: A (S, n, r, d), B (S, n, d, r), W0 (S, d, d), H (S, c, d), X (S, n, m, d), y (S, n, m).
     """
     W = W0[:, None] + scale * B @ A
     z = torch.einsum("scd,spde,spne->spnc", H, W, X)
@@ -146,7 +142,7 @@ def per_example_factors(A, B, W0, H, X, y, scale: float):
 
 
 def per_example_grads_closed_form(A, B, W0, H, X, y, scale: float):
-    """Materialized per-example (∇_A, ∇_B), (S, P, N, r, d) and (S, P, N, d, r), from :func:`per_example_factors`."""
+    """Materialized per-example (∇_A, ∇_B), (S, n, m, r, d) and (S, n, m, d, r), from :func:`per_example_factors`."""
     (uA, vA), (uB, vB) = per_example_factors(A, B, W0, H, X, y, scale)
     return uA[..., :, None] * vA[..., None, :], uB[..., :, None] * vB[..., None, :]
 
@@ -178,8 +174,8 @@ def sharpness(t: dict[str, torch.Tensor], A: torch.Tensor, B: torch.Tensor, scal
     vB = torch.randn(B.shape, generator=g, device=A.device, dtype=A.dtype)
     lam = torch.zeros(A.shape[0], device=A.device, dtype=A.dtype)
     for _ in range(iters):
-        n = torch.sqrt(vA.pow(2).sum((1, 2)) + vB.pow(2).sum((1, 2))).clamp_min(1e-30)[:, None, None]
-        vA, vB = vA / n, vB / n
+        norm = torch.sqrt(vA.pow(2).sum((1, 2)) + vB.pow(2).sum((1, 2))).clamp_min(1e-30)[:, None, None]
+        vA, vB = vA / norm, vB / norm
         hA, hB = torch.autograd.grad((gA * vA).sum() + (gB * vB).sum(), (A, B), retain_graph=True)
         lam = (hA * vA).sum((1, 2)) + (hB * vB).sum((1, 2))
         vA, vB = hA.detach(), hB.detach()
@@ -208,22 +204,19 @@ def simulate_dp_lora(
     final ``A`` (S, r, d) and ``B`` (S, d, r), and ``sharpness`` (S,), λ_max of the final training
     loss's Hessian in (A, B) (:func:`sharpness`).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
+    check_choice("method", method, METHODS)
+    seeds = check_seeds(seeds)
     device = torch.device(device)
     t = make_task(cfg, seeds, device, dtype)
-    S, P, N, d, r = len(seeds), cfg.clients, cfg.n_per_client, cfg.d, cfg.r
+    S, n, m, d, r = len(seeds), cfg.n, cfg.m, cfg.d, cfg.r
     # separate streams for batches and for each factor's noise: switching one factor's noise off
     # (``noise_on``) leaves every other draw unchanged (common random numbers)
-    gen = [seeding.generator(int(s), "batches", device) for s in seeds]
-    gen_noise = {f: [seeding.generator(int(s), f"noise:{f}", device) for s in seeds] for f in ("B", "A")}
+    gen = seeding.generators(seeds, "batches", device)
+    gen_noise = {f: seeding.generators(seeds, f"noise:{f}", device) for f in ("B", "A")}
     A = t["A0"].clone()  # (S, r, d) global
     B = torch.zeros(S, d, r, device=device, dtype=dtype)
     sigma_c = cfg.noise_multiplier * (cfg.clip or 0.0)
-    expected_batch = cfg.sample_rate * N
+    expected_batch = cfg.sample_rate * m
 
     def evaluate(A, B):
         W = t["W0"] + cfg.scale * B @ A  # (S, d, d)
@@ -238,17 +231,17 @@ def simulate_dp_lora(
     l0, a0 = evaluate(A, B)
     losses.append(l0), accs.append(a0)
     for rnd in range(cfg.rounds):
-        Ak = A[:, None].expand(S, P, r, d).clone()
-        Bk = B[:, None].expand(S, P, d, r).clone()
+        Ak = A[:, None].expand(S, n, r, d).clone()
+        Bk = B[:, None].expand(S, n, d, r).clone()
         cos_round = []
         for step in range(cfg.local_steps):
             upd_B, upd_A = trained_factors(method, rnd, step)
             (uA, vA), (uB, vB) = per_example_factors(Ak, Bk, t["W0"], t["H"], t["X"], t["y"], cfg.scale)
             # clean mean gradients, for the coupling statistic cos(vec ∇_A, vec ∇_Bᵀ)
-            mA = torch.einsum("spnr,spnd->sprd", uA, vA) / N
-            mBt = torch.einsum("spnd,spnr->sprd", uB, vB) / N
+            mA = torch.einsum("spnr,spnd->sprd", uA, vA) / m
+            mBt = torch.einsum("spnd,spnr->sprd", uB, vB) / m
             cos_round.append(torch.nn.functional.cosine_similarity(mA.flatten(2), mBt.flatten(2), dim=-1))
-            mask = torch.stack([torch.rand(P, N, generator=g, device=device) < cfg.sample_rate for g in gen]).to(dtype)
+            mask = (seeding.draw(gen, torch.rand, (n, m), device=device) < cfg.sample_rate).to(dtype)  # Poisson
             names = [f for f, on in (("B", upd_B), ("A", upd_A)) if on]
             pairs = {"B": (uB, vB), "A": (uA, vA)}
             weight = mask
@@ -258,15 +251,14 @@ def simulate_dp_lora(
                 max_norm = torch.maximum(max_norm, (sq.sqrt() * factor * mask).amax((1, 2)))
                 weight = mask * factor
             summed = [torch.einsum("spn,spni,spnj->spij", weight, *pairs[f]) for f in names]  # B: (d, r), A: (r, d)
-            if sigma_c > 0:
-                for i, f in enumerate(names):
-                    z = torch.stack([torch.randn(summed[i].shape[1:], generator=g, device=device, dtype=dtype)
-                                     for g in gen_noise[f]])
-                    if f in noise_on:
-                        summed[i] = summed[i] + sigma_c * z
-            noisy = [x / expected_batch for x in summed]
-            if method == "la_lora_filter":  # B (d, r) along its d rows, A (r, d) along its d columns
-                noisy = [smooth(x, -2 if f == "B" else -1) for f, x in zip(names, noisy)]
+            noisy = []
+            for f, x in zip(names, summed):
+                # the draw happens whether or not this factor's noise is on (common random numbers)
+                z = None if sigma_c == 0 else seeding.draw(gen_noise[f], torch.randn, x.shape[1:], device=device,
+                                                           dtype=dtype)
+                noisy.append(noisy_mean(x, z if f in noise_on else None, sigma_c, expected_batch))
+            if method == "la_lora_filter":
+                noisy = [smooth_factor(x, f) for f, x in zip(names, noisy)]
             it = iter(noisy)
             if upd_B:
                 Bk = Bk - cfg.lr * next(it)

@@ -18,7 +18,7 @@ calibrated by the opacus RDP accountant (:func:`fedtheory.theory.privacy.noise_m
 with the largest q over ``rounds × local_steps`` steps, so every client is (ε, δ)-DP.
 
 Server: FedAvg of the factors (A and B averaged separately) weighted by client size, or a robust
-rule of :mod:`fedtheory.simulators.shared.aggregators` on the flattened client states (``aggregator``, ``aggregator_f``).
+rule of :mod:`fedtheory.simulators.shared.aggregators` on the flattened client states (``aggregator``, ``f``).
 
 The federated state is checkpointed after every round; a rerun with the same checkpoint path resumes
 and gives identical numbers.
@@ -40,8 +40,8 @@ import torch
 
 from fedtheory.simulators.shared import lora, seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
-from fedtheory.simulators.shared.config import require_ints, require_positive
-from fedtheory.simulators.shared.dp import clip_factor, noise_for_epsilon
+from fedtheory.simulators.shared.config import check_choice, check_n_f, check_scalar, require_ints, require_positive
+from fedtheory.simulators.shared.dp import clip_factor, noise_for_epsilon, noisy_mean
 from fedtheory.simulators.shared.minilm import (
     TopModel,
     aggregate,
@@ -60,10 +60,11 @@ from fedtheory.simulators.shared.minilm import (
 )
 from fedtheory.simulators.shared.partition import dirichlet
 
-__all__ = ["FedLoRAConfig", "METHODS", "calibrated_noise", "run_federated_lora"]
+__all__ = ["FedLoRAConfig", "TRANSFORMER_METHODS", "calibrated_noise", "run_federated_lora"]
 
 #: the DP methods of :mod:`fedtheory.simulators.shared.lora`, and ``lora``: both factors, no privacy
-METHODS = ("lora", *lora.METHODS)
+#: plain (non-private) federated LoRA, then the DP methods of :data:`~fedtheory.simulators.shared.lora.METHODS`
+TRANSFORMER_METHODS = ("lora", *lora.METHODS)
 OPTIMIZERS = ("sgd", "adamw")
 
 
@@ -76,7 +77,7 @@ class FedLoRAConfig:
     """
 
     method: str = "lora"
-    clients: int = 4
+    n: int = 4  # clients
     alpha: float = 1.0  # Dirichlet label skew
     rounds: int = 3
     local_steps: int = 5
@@ -95,39 +96,32 @@ class FedLoRAConfig:
     train_examples: int = 2000  # pool: of the 4,000 training reviews
     test_examples: int = 500
     aggregator: str = "mean"  # FedAvg, or a robust rule of fedtheory.simulators.shared.aggregators
-    aggregator_f: int = 0
+    f: int = 0  # inputs the robust aggregator is configured to tolerate (f < n/2)
     bf16: bool = False  # autocast to bfloat16 (GPU; slow on most CPUs)
     probe_examples: int = 64  # training examples of the coupling statistic
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        require_ints(self, {"clients": 1, "rounds": 1, "local_steps": 1, "batch_size": 1, "max_length": 8, "r": 1,
-                            "lora_alpha": 1, "train_examples": 2, "test_examples": 1, "aggregator_f": 0,
+        check_choice("method", self.method, TRANSFORMER_METHODS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        require_ints(self, {"n": 1, "rounds": 1, "local_steps": 1, "batch_size": 1, "max_length": 8, "r": 1,
+                            "lora_alpha": 1, "train_examples": 2, "test_examples": 1, "f": 0,
                             "probe_examples": 1})
         require_positive(self, "lr", "clip")
         object.__setattr__(self, "layers", check_layers(self.layers))
-        if not self.noise_multiplier >= 0:
-            raise ValueError(f"noise_multiplier must be >= 0, got {self.noise_multiplier!r}")
+        check_scalar("noise_multiplier", self.noise_multiplier, low=0)
         if self.epsilon is not None:
-            if not (self.epsilon > 0):
-                raise ValueError(f"epsilon must be > 0 or None (non-private), got {self.epsilon!r}")
-            if math.isinf(self.epsilon):
+            if check_scalar("epsilon", self.epsilon, low=0, low_open=True, allow_inf=True) == math.inf:
                 object.__setattr__(self, "epsilon", None)
             elif self.noise_multiplier > 0:
                 raise ValueError("set epsilon or noise_multiplier, not both")
-        if not 0 < self.delta < 1:
-            raise ValueError(f"delta must lie in (0, 1), got {self.delta!r}")
+        check_scalar("delta", self.delta, low=0, high=1, low_open=True, high_open=True)
         if self.private and self.method == "lora":
             raise ValueError("method 'lora' is non-private: use dp_lora, ffa_lora, rolora or la_lora for DP")
-        if self.train_examples + self.test_examples > 5000 or self.train_examples > 4000 or self.test_examples > 1000:
-            raise ValueError("train_examples must be <= 4000 and test_examples <= 1000 (the fine-food splits)")
+        check_scalar("train_examples", self.train_examples, int, low=2, high=4000)  # the fine-food splits
+        check_scalar("test_examples", self.test_examples, int, low=1, high=1000)
         if self.aggregator != "mean":
-            if 2 * self.aggregator_f >= self.clients:
-                raise ValueError(f"aggregator_f must be < clients/2, got {self.aggregator_f} of {self.clients}")
-            make_aggregator(self.aggregator, self.aggregator_f)  # raises ValueError naming the rule
+            check_n_f(self.n, self.f)
+            make_aggregator(self.aggregator, self.f)  # raises ValueError naming the rule
 
     @property
     def private(self) -> bool:
@@ -180,7 +174,7 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
     top = TopModel(model, first_adapted_layer(model))
     data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
     y_train = data["labels"][: cfg.train_examples].cpu().numpy()
-    parts = dirichlet(y_train, cfg.clients, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2))
+    parts = dirichlet(y_train, cfg.n, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2))
     sigma = calibrated_noise(cfg, [len(p) for p in parts])
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     state = trainable_state(model)
@@ -215,7 +209,7 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
                 opt.step()
                 opt.zero_grad(set_to_none=True)
             client_states.append(trainable_state(model))
-        state = aggregate(client_states, [len(p) for p in parts], cfg.aggregator, cfg.aggregator_f)
+        state = aggregate(client_states, [len(p) for p in parts], cfg.aggregator, cfg.f)
         load_state(model, state)
         history["round"].append(rnd)
         history["test_acc"].append(evaluate(top, data, test_pos, bf16=cfg.bf16))
@@ -280,9 +274,8 @@ def _local_step(top: TopModel, params, released, data, part, cfg: FedLoRAConfig,
         summed, loss = {k: torch.zeros_like(v) for k, v in sub.items()}, float("nan")
     expected = cfg.batch_size if cfg.batch_size < n else n
     for k, v in summed.items():
-        noisy = v + sigma * cfg.clip * torch.randn(v.shape, generator=gen).to(v)
-        noisy = noisy / expected
+        noisy = noisy_mean(v, torch.randn(v.shape, generator=gen).to(v), sigma * cfg.clip, expected)
         if cfg.method == "la_lora_filter" and "lora_" in k:
-            noisy = lora.smooth(noisy, -1 if "lora_A" in k else -2)  # A (r, in) along in; B (out, r) along out
+            noisy = lora.smooth_factor(noisy, "A" if "lora_A" in k else "B")
         params[k].grad = noisy.to(params[k].dtype)
     return loss

@@ -1,14 +1,14 @@
-r"""Over-parameterized matrix sensing with P factor blocks and alternating preconditioned GD.
+r"""Over-parameterized matrix sensing with n factor blocks and alternating preconditioned GD.
 
 The setting of LA-LoRA's convergence appendix (arXiv 2602.19926, Eq. 42–43, after APGD, arXiv
 2502.00463): recover a rank-r⋆ matrix X⋆ ∈ ℝ^{n₁×n₂} from M linear measurements
 y = 𝒜(X⋆) with a Gaussian operator (entries N(0, 1/M), so E‖𝒜(X)‖² = ‖X‖²), by the model
-X = Σ_{i=1}^P B_iA_i (B_i ∈ ℝ^{n₁×r}, A_i ∈ ℝ^{r×n₂}; block i is client i's LoRA pair) and the
-loss L_c = ½‖𝒜(X) − y‖². One iteration: every block takes a preconditioned B-step with its A fixed,
-B_i ← B_i − η∇_{B_i}L_c(A_iA_iᵀ)⁻¹, then a preconditioned A-step with the new B,
-A_i ← A_i − η(B_iᵀB_i)⁻¹∇_{A_i}L_c. Batched over seeds.
+X = Σ_{i=1}^n B_iA_i (B_i ∈ ℝ^{n₁×r}, A_i ∈ ℝ^{r×n₂}; block i is client i's LoRA pair: n clients/blocks,
+the paper's P) and the loss L_c = ½‖𝒜(X) − y‖². One iteration: every block takes a preconditioned
+B-step with its A fixed, B_i ← B_i − η∇_{B_i}L_c(A_iA_iᵀ)⁻¹, then a preconditioned A-step with the
+new B, A_i ← A_i − η(B_iᵀB_i)⁻¹∇_{A_i}L_c. Batched over seeds.
 
-δ_r is bracketed: from below by max |‖𝒜(X)‖²/‖X‖² − 1| over random rank-Pr test matrices, from
+δ_r is bracketed: from below by max |‖𝒜(X)‖²/‖X‖² − 1| over random rank-nr test matrices, from
 above by max_i |s_i(𝒜)² − 1| over the singular values of the whole operator (M ≥ n₁n₂ here, so
 the upper bound is finite and, with enough oversampling, below 1).
 """
@@ -32,16 +32,17 @@ class SensingConfig:
     n2: int = 10
     r_star: int = 1
     r: int = 2
-    P: int = 2
+    n: int = 2  # clients/blocks (the paper's P)
     oversampling: float = 20.0  # M = oversampling · n1 · n2: δ of the whole operator < 1 (an upper bound on δ_r)
     eta: float = 0.5
     iterations: int = 40
     init_scale: float = 0.1
 
     def __post_init__(self) -> None:
-        require_ints(self, dict.fromkeys(("n1", "n2", "r_star", "r", "P", "iterations"), 1))
-        if self.r_star > self.P * self.r:
-            raise ValueError("r_star must be <= P*r (the model must be able to represent X⋆)")
+        require_ints(self, dict.fromkeys(("n1", "n2", "r_star", "r", "n", "iterations"), 1))
+        if self.r_star > self.n * self.r:
+            raise ValueError(f"r_star must be <= n*r (the model must be able to represent X⋆), "
+                             f"got r_star={self.r_star}, n={self.n}, r={self.r}")
         require_positive(self, "oversampling", "eta", "init_scale")
 
     @property
@@ -73,9 +74,9 @@ def simulate_sensing(cfg: SensingConfig, *, seeds: Sequence[int], rip_trials: in
                                                                                        dtype=dtype)
         Xs = Xs / Xs.norm()
         y = op @ Xs.reshape(-1)
-        B = cfg.init_scale * torch.randn(cfg.P, cfg.n1, cfg.r, generator=g, dtype=dtype)
-        A = cfg.init_scale * torch.randn(cfg.P, cfg.r, cfg.n2, generator=g, dtype=dtype)
-        deltas.append(estimate_rip(op, cfg.n1, cfg.n2, cfg.P * cfg.r, rip_trials, g))
+        B = cfg.init_scale * torch.randn(cfg.n, cfg.n1, cfg.r, generator=g, dtype=dtype)
+        A = cfg.init_scale * torch.randn(cfg.n, cfg.r, cfg.n2, generator=g, dtype=dtype)
+        deltas.append(estimate_rip(op, cfg.n1, cfg.n2, cfg.n * cfg.r, rip_trials, g))
         sv = torch.linalg.svdvals(op)
         uppers.append(float((sv**2 - 1).abs().max()))
 

@@ -17,7 +17,6 @@ predict θ*) and on the test split. Seeds (partitions and splits) and clients ar
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ import torch
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import require_ints, require_positive
 from fedtheory.simulators.shared.partition import dirichlet
+from fedtheory.theory._checks import check_scalar
 
 __all__ = ["FeaturePortfolioConfig", "simulate_feature_portfolio"]
 
@@ -35,7 +35,7 @@ __all__ = ["FeaturePortfolioConfig", "simulate_feature_portfolio"]
 class FeaturePortfolioConfig:
     """Federated linear heads on fixed features; ``alpha`` = Dirichlet label skew."""
 
-    n_clients: int = 10
+    n: int = 10  # clients
     alpha: float = 1.0
     rounds: int = 30
     local_steps: int = 5
@@ -46,13 +46,11 @@ class FeaturePortfolioConfig:
     theta_points: int = 21
 
     def __post_init__(self) -> None:
-        require_ints(self, {"n_clients": 1, "rounds": 1, "local_steps": 1, "min_client_size": 3, "theta_points": 2})
-        if not (self.alpha > 0 and math.isfinite(self.alpha) or self.alpha == math.inf):
-            raise ValueError(f"alpha must be > 0 (inf for IID), got {self.alpha!r}")
+        require_ints(self, {"n": 1, "rounds": 1, "local_steps": 1, "min_client_size": 3, "theta_points": 2})
+        check_scalar("alpha", self.alpha, float, low=0.0, low_open=True, allow_inf=True)  # inf: IID
         require_positive(self, "lr")
         for name in ("val_fraction", "test_fraction"):
-            if not 0 < getattr(self, name) < 0.5:
-                raise ValueError(f"{name} must lie in (0, 0.5), got {getattr(self, name)!r}")
+            check_scalar(name, getattr(self, name), float, low=0.0, high=0.5, low_open=True, high_open=True)
 
     @property
     def theta(self) -> torch.Tensor:
@@ -61,7 +59,7 @@ class FeaturePortfolioConfig:
 
 def _assign(y: np.ndarray, cfg: FeaturePortfolioConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Client (N,) and role (N,) of every example: 0 train, 1 validation, 2 test."""
-    parts = dirichlet(y, cfg.n_clients, cfg.alpha, seed=seed, min_size=cfg.min_client_size)
+    parts = dirichlet(y, cfg.n, cfg.alpha, seed=seed, min_size=cfg.min_client_size)
     rng = seeding.rng(int(seed), "assignment")
     client = np.empty(y.size, np.int64)
     role = np.empty(y.size, np.int64)
@@ -85,11 +83,11 @@ def simulate_feature_portfolio(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> dict[str, torch.Tensor]:
-    """Train and evaluate; returns (S, K, ·) tensors.
+    """Train and evaluate; returns (S, n, ·) tensors (n = ``config.n`` clients).
 
-    ``acc`` (S, K, Θ) test accuracy of p_θ; ``n_test`` (S, K); ``{split}_{stat}`` for split in
+    ``acc`` (S, n, Θ) test accuracy of p_θ; ``n_test`` (S, n); ``{split}_{stat}`` for split in
     (val, test) and stat in (m_global, m_local, s_global, s_local, s_cross): margin moments;
-    ``train_acc_global`` / ``train_acc_local`` (S, K).
+    ``train_acc_global`` / ``train_acc_local`` (S, n).
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -97,48 +95,48 @@ def simulate_feature_portfolio(
     X = np.asarray(X, np.float32)
     labels = np.asarray(y)
     if X.ndim != 2 or labels.shape != (X.shape[0],):
-        raise ValueError(f"X must be (n, d) and y (n,), got {X.shape} and {labels.shape}")
+        raise ValueError(f"X must be (N, d) and y (N,), got {X.shape} and {labels.shape}")
     if set(np.unique(labels)) - {0, 1}:
         raise ValueError("y must hold binary labels 0/1")
     cfg, device = config, torch.device(device)
-    K, S = cfg.n_clients, len(seeds)
+    n, S = cfg.n, len(seeds)
     assign = [_assign(labels, cfg, s) for s in seeds]
     client = torch.as_tensor(np.stack([a[0] for a in assign]), device=device)  # (S, N)
     role = torch.as_tensor(np.stack([a[1] for a in assign]), device=device)
     Xt = torch.as_tensor(X, device=device, dtype=dtype)
     ys = torch.as_tensor(labels * 2.0 - 1.0, device=device, dtype=dtype)  # ±1
-    onehot = torch.nn.functional.one_hot(client, K).to(dtype)  # (S, N, K)
+    onehot = torch.nn.functional.one_hot(client, n).to(dtype)  # (S, N, n)
     train = (role == 0).to(dtype)
-    n_train = (onehot * train[..., None]).sum(1)  # (S, K)
+    n_train = (onehot * train[..., None]).sum(1)  # (S, n)
     weight = n_train / n_train.sum(1, keepdim=True)  # FedAvg weights
 
     def margins(W: torch.Tensor) -> torch.Tensor:
-        """y⟨w_{client(i)}, x_i⟩ for heads W (S, P, K, D): (S, P, N)."""
+        """y⟨w_{client(i)}, x_i⟩ for heads W (S, 2, n, D) (copy of global, local): (S, 2, N)."""
         scores = torch.einsum("nd,spkd->spnk", Xt, W)
         own = torch.gather(scores, 3, client[:, None, :, None].expand(-1, W.shape[1], -1, 1))[..., 0]
         return ys * own
 
     D = X.shape[1]
-    W = torch.zeros(S, 2, K, D, device=device, dtype=dtype)  # (copy of global, local)
+    W = torch.zeros(S, 2, n, D, device=device, dtype=dtype)  # (copy of global, local)
     w_G = torch.zeros(S, D, device=device, dtype=dtype)
     for _ in range(cfg.rounds):
         W[:, 0] = w_G[:, None]
         for _ in range(cfg.local_steps):
             z = margins(W)
             coef = torch.sigmoid(-z) * ys * train[:, None]  # −ℓ'(z)·y on training examples only
-            per = coef[..., None] * onehot[:, None] / n_train[:, None, None]  # (S, P, N, K)
+            per = coef[..., None] * onehot[:, None] / n_train[:, None, None]  # (S, 2, N, n)
             grad = torch.einsum("spnk,nd->spkd", per, Xt)
-            W += cfg.lr * grad  # gradient *descent* on the logistic loss: −∇ = Σ −ℓ' y x / n
+            W += cfg.lr * grad  # gradient *descent* on the logistic loss: −∇ = Σ −ℓ' y x / n_train
         w_G = (weight[..., None] * W[:, 0]).sum(1)
     W[:, 0] = w_G[:, None]
 
     z = margins(W)  # (S, 2, N)
     out: dict[str, torch.Tensor] = {}
     for name, r in (("train", 0), ("val", 1), ("test", 2)):
-        mask = onehot * (role == r).to(dtype)[..., None]  # (S, N, K)
+        mask = onehot * (role == r).to(dtype)[..., None]  # (S, N, n)
         cnt = mask.sum(1)
         mean = torch.einsum("spn,snk->spk", z, mask) / cnt[:, None]
-        cen = z[..., None] - mean[:, :, None]  # (S, P, N, K)
+        cen = z[..., None] - mean[:, :, None]  # (S, 2, N, n)
         var = (cen**2 * mask[:, None]).sum(2) / (cnt[:, None] - 1).clamp_min(1)
         cov = (cen[:, 0] * cen[:, 1] * mask).sum(1) / (cnt - 1).clamp_min(1)
         if name == "train":

@@ -21,6 +21,8 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import Tensor
 
+from fedtheory.theory._checks import check_scalar
+
 __all__ = [
     "AGGREGATOR_NAMES",
     "PREAGGREGATOR_NAMES",
@@ -50,40 +52,23 @@ def _check_points(x: Tensor, name: str = "x", count: str = "n") -> tuple[int, in
     ``name``/``count`` only word the error (the attacks call it for ``honest`` with ``h``)."""
     shape = f"(..., {count}, d)"
     if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape {shape}, got {type(x).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(x).__name__}")
     if x.ndim < 2:
         raise ValueError(f"{name} must have shape {shape} with ndim >= 2, got shape {tuple(x.shape)}")
     if not x.dtype.is_floating_point:
-        raise ValueError(f"{name} must have a floating dtype, got {x.dtype}")
+        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
     n, d = x.shape[-2], x.shape[-1]
     if n < 1:
         raise ValueError(f"{name} must hold {count} >= 1 vectors (dimension -2), got {count}={n}")
     return n, d
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None, what: str) -> int:
-    """Check ``low <= value <= high`` for an integer ``value`` (``high=None``: unbounded)."""
-    ok_type = isinstance(value, int) and not isinstance(value, bool)
-    if not ok_type or value < low or (high is not None and value > high):
-        rng = f"[{low}, {high}]" if high is not None else f"[{low}, inf)"
-        raise ValueError(f"{name} must be an integer in {rng}{what}, got {value!r}")
-    return value
-
-
 def _check_f(f: Any, n: int, max_f: int, rule: str, condition: str) -> int:
     """Check the number of Byzantine inputs ``0 <= f <= max_f`` for ``rule`` on ``n`` inputs."""
-    return _check_int("f", f, 0, max_f, f" ({condition} for {rule}, n={n})")
-
-
-def _check_positive(name: str, value: Any) -> float:
-    """Check a finite, strictly positive real number."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a finite real number in (0, inf), got {value!r}") from exc
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite real number in (0, inf), got {value!r}")
-    return v
+    f = check_scalar("f", f, int, low=0)
+    if f > max_f:
+        raise ValueError(f"f must lie in [0, {max_f}] ({condition} for {rule}, n={n}), got {f!r}")
+    return f
 
 
 # --------------------------------------------------------------------------- helpers
@@ -165,9 +150,9 @@ def geometric_median(x: Tensor, *, tol: float = 1e-7, max_iter: int = 500, eps: 
     Source: Weiszfeld 1937; smoothing as in Pillutla et al. 2022 (RFA).
     """
     _check_points(x)
-    tol = _check_positive("tol", tol)
-    eps = _check_positive("eps", eps)
-    max_iter = _check_int("max_iter", max_iter, 1, None, "")
+    tol = check_scalar("tol", tol, low=0, low_open=True)
+    eps = check_scalar("eps", eps, low=0, low_open=True)
+    max_iter = check_scalar("max_iter", max_iter, int, low=1)
     precision = 4.0 * torch.finfo(x.dtype).eps
     slack = x.shape[-2] * max(tol, 4.0 * precision)  # rounding allowance on a sum of n unit vectors
     z = x.mean(dim=-2)
@@ -220,7 +205,7 @@ def multi_krum(x: Tensor, f: int, q: int | None = None) -> Tensor:
     """
     n, _ = _check_points(x)
     scores = krum_scores(x, f)
-    q = n - f if q is None else _check_int("q", q, 1, n, f" (number of selected vectors, n={n})")
+    q = n - f if q is None else check_scalar("q", q, int, low=1, high=n)
     chosen = scores.topk(q, dim=-1, largest=False).indices
     return _gather_rows(x, chosen).mean(dim=-2)
 
@@ -239,7 +224,7 @@ def nnm(x: Tensor, f: int, *, method: str = "auto") -> Tensor:
     n, d = _check_points(x)
     _check_f(f, n, n - 1, "nnm", "n - f >= 1")
     if method not in ("auto", "pairwise"):
-        raise ValueError(f"method must be 'auto' (sorted windows when d = 1) or 'pairwise', got {method!r}")
+        raise ValueError(f"method must be one of ['auto', 'pairwise'] ('auto': sorted windows when d = 1), got {method!r}")
     if f == 0:
         return x.mean(dim=-2, keepdim=True).expand_as(x).clone()
     if d == 1 and method == "auto":
@@ -281,7 +266,7 @@ def static_clip(x: Tensor, c: float) -> Tensor:
     Source: ByzFL ``Clipping``.
     """
     _check_points(x)
-    c = _check_positive("c", c)
+    c = check_scalar("c", c, low=0, low_open=True)
     return _scale_to_norm(x, torch.tensor(c, dtype=x.dtype, device=x.device))
 
 
@@ -292,7 +277,7 @@ def server_clip_count(n: int, f: int) -> int:
     Requires ``0 <= f < n``. Source: the authors' code for arXiv 2409.20329 (``server_clip=1``),
     the adaptive clipping of Allouah et al. 2024 (ARC).
     """
-    _check_int("n", n, 1, None, "")
+    check_scalar("n", n, int, low=1)
     _check_f(f, n, n - 1, "server_clip", "f < n")
     if 3 * f < n:
         return (f * (n - f)) // (n - 2 * f)  # = floor(f (1 + f/(n-2f))), exact in integers
@@ -365,7 +350,7 @@ class Aggregator:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_int("f", self.f, 0, None, "")
+        check_scalar("f", self.f, int, low=0)
         steps = self.steps
         accepted = {p for _, step in steps for p in step.params}
         unknown = set(self.params) - accepted
@@ -377,14 +362,14 @@ class Aggregator:
         if missing:
             raise ValueError(f"rule {self.rule!r} needs params {sorted(missing)} (a float in (0, inf))")
         if "clip_norm" in self.params:
-            _check_positive("clip_norm", self.params["clip_norm"])
+            check_scalar("clip_norm", self.params["clip_norm"], low=0, low_open=True)
         for name in ("tol", "eps"):
             if name in self.params:
-                _check_positive(name, self.params[name])
+                check_scalar(name, self.params[name], low=0, low_open=True)
         if "max_iter" in self.params:
-            _check_int("max_iter", self.params["max_iter"], 1, None, "")
+            check_scalar("max_iter", self.params["max_iter"], int, low=1)
         if self.params.get("q") is not None:
-            _check_int("q", self.params["q"], 1, None, "")
+            check_scalar("q", self.params["q"], int, low=1)
 
     @property
     def steps(self) -> list[tuple[str, _Step]]:

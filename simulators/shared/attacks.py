@@ -10,13 +10,13 @@ library (LPD-EPFL/byzfl); the code is our own. Build a named attack with :func:`
 from __future__ import annotations
 
 import inspect
-import math
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from fedtheory.simulators.shared.aggregators import _check_points
+from fedtheory.theory._checks import check_scalar
 
 __all__ = [
     "ATTACK_NAMES",
@@ -45,24 +45,6 @@ def _check_honest(honest: Tensor) -> tuple[int, int]:
     return _check_points(honest, "honest", "h")
 
 
-def _check_f(f: Any) -> int:
-    """Check the number of Byzantine vectors: an integer in [0, inf)."""
-    if not isinstance(f, int) or isinstance(f, bool) or f < 0:
-        raise ValueError(f"f must be an integer in [0, inf), got {f!r}")
-    return f
-
-
-def _check_real(name: str, value: Any, low: float = -math.inf) -> float:
-    """Check a finite real number ``>= low``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a finite real number in [{low}, inf), got {value!r}") from exc
-    if not (math.isfinite(v) and v >= low):
-        raise ValueError(f"{name} must be a finite real number in [{low}, inf), got {value!r}")
-    return v
-
-
 def _copies(v: Tensor, f: int) -> Tensor:
     """``f`` copies of the vector(s) ``v`` of shape ``(..., d)``, as a new ``(..., f, d)`` tensor."""
     return v.unsqueeze(-2).expand(*v.shape[:-1], f, v.shape[-1]).clone()
@@ -87,7 +69,7 @@ def with_byzantine(honest: Tensor, byz: Tensor) -> Tensor:
 def no_attack(honest: Tensor, f: int, *, generator: torch.Generator | None = None) -> Tensor:
     """No Byzantine clients: valid only for ``f = 0``; returns an empty ``(..., 0, d)`` tensor."""
     _check_honest(honest)
-    if _check_f(f) != 0:
+    if check_scalar("f", f, int, low=0) != 0:
         raise ValueError(f"f must be 0 for attack 'none' (range [0, 0]), got {f!r}")
     return honest[..., :0, :].clone()
 
@@ -95,7 +77,7 @@ def no_attack(honest: Tensor, f: int, *, generator: torch.Generator | None = Non
 def sign_flipping(honest: Tensor, f: int, *, generator: torch.Generator | None = None) -> Tensor:
     r"""Sign flipping :math:`b = -\bar x_H`, :math:`\bar x_H = \frac1h \sum_i x_i`. Source: Allen-Zhu et al. 2020; ByzFL ``SignFlipping``."""
     _check_honest(honest)
-    return _copies(-honest.mean(dim=-2), _check_f(f))
+    return _copies(-honest.mean(dim=-2), check_scalar("f", f, int, low=0))
 
 
 def alie(honest: Tensor, f: int, *, generator: torch.Generator | None = None, tau: float | Tensor = 1.5) -> Tensor:
@@ -107,7 +89,7 @@ def alie(honest: Tensor, f: int, *, generator: torch.Generator | None = None, ta
     element, as :func:`optimal_alie` uses). Source: Baruch et al. 2019; ByzFL ``ALittleIsEnough``.
     """
     _check_honest(honest)
-    f = _check_f(f)
+    f = check_scalar("f", f, int, low=0)
     mu = honest.mean(dim=-2)
     sigma = honest.std(dim=-2, unbiased=False)
     if isinstance(tau, Tensor):
@@ -115,7 +97,7 @@ def alie(honest: Tensor, f: int, *, generator: torch.Generator | None = None, ta
             raise ValueError("tau must be finite real numbers in (-inf, inf)")
         tau = tau.to(dtype=honest.dtype, device=honest.device).unsqueeze(-1)
     else:
-        tau = _check_real("tau", tau)
+        tau = check_scalar("tau", tau)
     return _copies(mu + tau * sigma, f)
 
 
@@ -124,16 +106,15 @@ def inner_product_manipulation(
 ) -> Tensor:
     r"""Inner product manipulation :math:`b = -\tau\,\bar x_H` (τ a finite real, default 0.1). Source: Xie et al. 2020; ByzFL ``InnerProductManipulation``."""
     _check_honest(honest)
-    tau = _check_real("tau", tau)
-    return _copies(-tau * honest.mean(dim=-2), _check_f(f))
+    tau = check_scalar("tau", tau)
+    return _copies(-tau * honest.mean(dim=-2), check_scalar("f", f, int, low=0))
 
 
 def mimic(honest: Tensor, f: int, *, generator: torch.Generator | None = None, index: int = 0) -> Tensor:
     r"""Mimic :math:`b = x_{\mathrm{index}}`: copy honest client ``index`` (``0 <= index < h``). Source: Karimireddy et al. 2022; ByzFL ``Mimic``."""
     h, _ = _check_honest(honest)
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < h:
-        raise ValueError(f"index must be an integer in [0, {h - 1}] (h={h} honest vectors), got {index!r}")
-    return _copies(honest[..., index, :], _check_f(f))
+    index = check_scalar("index", index, int, low=0, high=h - 1)
+    return _copies(honest[..., index, :], check_scalar("f", f, int, low=0))
 
 
 def gaussian(honest: Tensor, f: int, *, generator: torch.Generator | None = None, sigma: float = 1.0) -> Tensor:
@@ -143,8 +124,8 @@ def gaussian(honest: Tensor, f: int, *, generator: torch.Generator | None = None
     same output. Source: ByzFL ``Gaussian``.
     """
     _check_honest(honest)
-    f = _check_f(f)
-    sigma = _check_real("sigma", sigma, low=0.0)
+    f = check_scalar("f", f, int, low=0)
+    sigma = check_scalar("sigma", sigma, low=0.0)
     shape = (*honest.shape[:-2], f, honest.shape[-1])
     noise = torch.randn(shape, generator=generator, dtype=honest.dtype, device=honest.device)
     return sigma * noise
@@ -170,9 +151,9 @@ def optimal_alie(
     Baruch et al. 2019.
     """
     _check_honest(honest)
-    f = _check_f(f)
+    f = check_scalar("f", f, int, low=0)
     if not callable(aggregator):
-        raise ValueError(f"aggregator must be a callable (..., n, d) -> (..., d), got {aggregator!r}")
+        raise TypeError(f"aggregator must be a callable (..., n, d) -> (..., d), got {aggregator!r}")
     grid = torch.as_tensor(DEFAULT_TAUS if taus is None else taus, dtype=honest.dtype, device=honest.device)
     if grid.ndim != 1 or grid.numel() == 0 or not bool(torch.isfinite(grid).all()):
         raise ValueError(f"taus must be a non-empty 1-d sequence of finite reals, got {taus!r}")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["clip_factor", "clip_per_example", "noise_for_epsilon"]
+__all__ = ["clip_factor", "clip_per_example", "noisy_mean", "noise_for_epsilon"]
 
 
 def clip_factor(sq_norms: torch.Tensor, clip: float) -> torch.Tensor:
@@ -30,6 +30,20 @@ def clip_per_example(grads: Sequence[torch.Tensor], clip: float) -> list[torch.T
     sq = sum(g.flatten(g.dim() - 2).pow(2).sum(-1) if g.dim() >= 2 else g.pow(2) for g in grads)
     factor = clip_factor(sq, clip)
     return [g * factor.reshape(factor.shape + (1,) * (g.dim() - factor.dim())) for g in grads]
+
+
+def noisy_mean(clipped_sum: torch.Tensor, noise: torch.Tensor | None, noise_std: float,
+               expected_batch: float) -> torch.Tensor:
+    r"""The DP-SGD gradient :math:`\tilde g = (\sum_{i\in B}\bar g_i + \sigma C\,z)/(qN)`.
+
+    ``clipped_sum`` is the sum of the clipped per-example gradients of the Poisson batch (any shape),
+    ``noise`` a standard normal draw ``z`` of the same shape (None: no noise, e.g. a diagnostic that
+    switches one factor's noise off), ``noise_std`` = σC and ``expected_batch`` = qm, the expected
+    batch size: dividing by it rather than by the realised size keeps the sensitivity at C/(qm).
+    """
+    if noise is not None:
+        clipped_sum = clipped_sum + noise_std * noise
+    return clipped_sum / expected_batch
 
 
 def noise_for_epsilon(epsilon: float | None, sample_rate: float, steps: int, delta: float) -> float:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["METHODS", "KERNEL", "trained_factors", "smooth"]
+from fedtheory.theory._checks import check_choice
+
+__all__ = ["METHODS", "KERNEL", "trained_factors", "smooth", "smooth_factor"]
 
 METHODS = ("dp_lora", "ffa_lora", "rolora", "la_lora", "la_lora_filter")
 #: LA-LoRA's low-pass filter (the authors' README), applied with symmetric (half-sample) padding of 2
@@ -27,15 +29,14 @@ KERNEL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 def trained_factors(method: str, rnd: int, step: int) -> tuple[bool, bool]:
     """(update B, update A) at local ``step`` of round ``rnd`` (both counted from 0) for ``method``."""
+    check_choice("method", method, METHODS)
     if method == "dp_lora":
         return True, True
     if method == "ffa_lora":
         return True, False
     if method == "rolora":
         return rnd % 2 == 0, rnd % 2 == 1
-    if method in ("la_lora", "la_lora_filter"):
-        return step % 2 == 0, step % 2 == 1
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return step % 2 == 0, step % 2 == 1  # la_lora, la_lora_filter
 
 
 def smooth(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -45,3 +46,11 @@ def smooth(x: torch.Tensor, dim: int) -> torch.Tensor:
     k = KERNEL.to(x)
     out = sum(k[i] * pad[..., i : i + x.shape[-1]] for i in range(5))
     return out.movedim(-1, dim)
+
+
+def smooth_factor(grad: torch.Tensor, factor: str) -> torch.Tensor:
+    """LA-LoRA's filter on a factor's noisy gradient: A ``(..., r, d_in)`` along d_in, B ``(..., d_out, r)`` along d_out.
+
+    The kernel runs along the factor's model dimension, never along the rank.
+    """
+    return smooth(grad, -1 if check_choice("factor", factor, ("A", "B")) == "A" else -2)

@@ -220,7 +220,7 @@ def aggregate(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float
     if rule == "mean":
         return fedavg(states, weights)
     names = list(states[0])
-    flat = torch.stack([torch.cat([s[n].flatten() for n in names]) for s in states])  # (K, P)
+    flat = torch.stack([torch.cat([s[n].flatten() for n in names]) for s in states])  # (n, P)
     agg = make_aggregator(rule, f)(flat)
     out, i = {}, 0
     for n in names:

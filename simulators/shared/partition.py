@@ -1,11 +1,11 @@
 r"""Partition a labelled dataset across federated clients (numpy only, deterministic for a seed).
 
-Every partitioner takes integer labels ``y`` (shape ``(n,)``, values ``0..K-1``) and returns a list
-of ``n_clients`` sorted int64 index arrays into ``y``; the arrays are pairwise disjoint (sampling is
+Every partitioner takes integer labels ``y`` (shape ``(N,)``, values ``0..C-1``) and returns a list
+of ``n`` sorted int64 index arrays into ``y``, one per client; the arrays are pairwise disjoint (sampling is
 without replacement across clients). ``seed`` is an int or an explicit ``np.random.Generator``;
 the same int gives the same partition on every call.
 
-- :func:`iid`: uniform shuffle. ``m=None`` splits all n samples into near-equal parts
+- :func:`iid`: uniform shuffle. ``m=None`` splits all N samples into near-equal parts
   (sizes differ by at most 1); ``m`` gives every client exactly m samples.
 - :func:`dirichlet`: label skew, as in the personalization experiments of arXiv 2409.20329 (n = 20
   clients, m samples each, Dirichlet α over the classes).
@@ -13,8 +13,8 @@ the same int gives the same partition on every call.
   * With ``m``: client i draws class proportions :math:`q_i \sim \mathrm{Dir}(\alpha\,p)`, then m
     class labels from :math:`q_i` (multinomial) and takes that many samples of each class from what
     is left. ``prior="global"`` (default) sets p to the class frequencies of ``y``, so α → ∞ gives
-    IID proportions for any class balance; ``prior="uniform"`` sets p = 1/K
-    (:math:`\mathrm{Dir}(\alpha\,\mathbf 1_K)` has concentration αK, the convention of ByzFL-style code),
+    IID proportions for any class balance; ``prior="uniform"`` sets p = 1/C
+    (:math:`\mathrm{Dir}(\alpha\,\mathbf 1_C)` has concentration αC, the convention of ByzFL-style code),
     whose α → ∞ limit is uniform classes (IID only for balanced data). When a class runs out, its
     surplus is redrawn from the classes still available, in proportion to :math:`q_i`.
   * Without ``m``: all samples are used; for each class k the shares of the clients are
@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fedtheory.simulators.shared import seeding
+from fedtheory.theory._checks import check_choice, check_scalar
 
 __all__ = ["iid", "dirichlet", "fixed_m", "partition_summary", "label_distributions"]
 
@@ -46,9 +47,7 @@ def _rng(seed: SeedLike) -> np.random.Generator:
     """An explicit generator: ``seed`` itself, or the run's "partition" stream (:mod:`.seeding`)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int or np.random.Generator, got {seed!r}")
-    return seeding.rng(int(seed), "partition")
+    return seeding.rng(check_scalar("seed", seed, int, low=0), "partition")
 
 
 def _labels(y: np.ndarray) -> np.ndarray:
@@ -61,27 +60,20 @@ def _labels(y: np.ndarray) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _check_clients(n_clients: int, m: int | None, n: int) -> None:
-    if isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
-        raise ValueError(f"n_clients must be an integer >= 1, got {n_clients!r}")
+def _check_clients(n: int, m: int | None, n_samples: int) -> None:
+    n = check_scalar("n", n, int, low=1)
     if m is None:
-        if n_clients > n:
-            raise ValueError(f"n_clients={n_clients} exceeds the {n} samples")
+        if n > n_samples:
+            raise ValueError(f"n (clients) must lie in [1, {n_samples}] (the number of samples), got {n!r}")
         return
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"m must be an integer >= 1 or None, got {m!r}")
-    if n_clients * m > n:
-        raise ValueError(f"m={m} is too large for the data: n_clients * m = {n_clients * m} > {n} samples")
+    m = check_scalar("m", m, int, low=1)
+    if n * m > n_samples:
+        raise ValueError(f"m must lie in [1, {n_samples // n}] (n * m <= {n_samples} samples with n={n}), got {m!r}")
 
 
 def _check_alpha(alpha: float) -> float:
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a positive number, got {alpha!r}") from None
-    if not value > 0:  # also rejects NaN
-        raise ValueError(f"alpha must be > 0 (np.inf for IID proportions), got {alpha!r}")
-    return value
+    # np.inf: IID proportions
+    return check_scalar("alpha", alpha, low=0, low_open=True, allow_inf=True)
 
 
 def _finish(parts: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -91,14 +83,14 @@ def _finish(parts: Sequence[np.ndarray]) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- partitioners
 
 
-def iid(y: np.ndarray, n_clients: int, m: int | None = None, *, seed: SeedLike) -> list[np.ndarray]:
-    """IID partition: a uniform shuffle cut into ``n_clients`` parts (all samples, or exactly ``m`` each)."""
+def iid(y: np.ndarray, n: int, m: int | None = None, *, seed: SeedLike) -> list[np.ndarray]:
+    """IID partition: a uniform shuffle cut into ``n`` parts (all samples, or exactly ``m`` each)."""
     labels = _labels(y)
-    _check_clients(n_clients, m, labels.size)
+    _check_clients(n, m, labels.size)
     order = _rng(seed).permutation(labels.size)
     if m is None:
-        return _finish(np.array_split(order, n_clients))
-    return _finish(order[: n_clients * m].reshape(n_clients, m))
+        return _finish(np.array_split(order, n))
+    return _finish(order[: n * m].reshape(n, m))
 
 
 def _class_counts(rng: np.random.Generator, m: int, q: np.ndarray, left: np.ndarray) -> np.ndarray:
@@ -113,20 +105,20 @@ def _class_counts(rng: np.random.Generator, m: int, q: np.ndarray, left: np.ndar
     return counts
 
 
-def _client_proportions(rng: np.random.Generator, alpha: float, p: np.ndarray, n_clients: int) -> np.ndarray:
-    """``(n_clients, K)`` class proportions, rows Dir(α p) (zero-mass classes stay at 0)."""
+def _client_proportions(rng: np.random.Generator, alpha: float, p: np.ndarray, n: int) -> np.ndarray:
+    """``(n, C)`` class proportions, rows Dir(α p) (zero-mass classes stay at 0)."""
     if np.isinf(alpha):
-        return np.tile(p, (n_clients, 1))
-    q = np.zeros((n_clients, p.size))
+        return np.tile(p, (n, 1))
+    q = np.zeros((n, p.size))
     support = p > 0
-    q[:, support] = rng.dirichlet(alpha * p[support], size=n_clients)
+    q[:, support] = rng.dirichlet(alpha * p[support], size=n)
     total = q.sum(axis=1)
     for i in np.flatnonzero(~np.isfinite(total) | (total <= 0)):  # underflow at tiny alpha: one class
         q[i] = np.eye(p.size)[rng.choice(p.size, p=p)]
     return q / q.sum(axis=1, keepdims=True)
 
 
-def _dirichlet_m(labels: np.ndarray, n_clients: int, alpha: float, m: int, prior: str,
+def _dirichlet_m(labels: np.ndarray, n: int, alpha: float, m: int, prior: str,
                  rng: np.random.Generator) -> list[np.ndarray]:
     n_classes = int(labels.max()) + 1
     freq = np.bincount(labels, minlength=n_classes)
@@ -134,22 +126,22 @@ def _dirichlet_m(labels: np.ndarray, n_clients: int, alpha: float, m: int, prior
     pools = [rng.permutation(np.flatnonzero(labels == k)) for k in range(n_classes)]
     taken = np.zeros(n_classes, dtype=np.int64)
     parts = []
-    for q in _client_proportions(rng, alpha, p, n_clients):
+    for q in _client_proportions(rng, alpha, p, n):
         counts = _class_counts(rng, m, q, freq - taken)
         parts.append(np.concatenate([pools[k][taken[k]: taken[k] + counts[k]] for k in range(n_classes)]))
         taken += counts
     return parts
 
 
-def _dirichlet_all(labels: np.ndarray, n_clients: int, alpha: float, min_size: int,
+def _dirichlet_all(labels: np.ndarray, n: int, alpha: float, min_size: int,
                    rng: np.random.Generator) -> list[np.ndarray]:
     n_classes = int(labels.max()) + 1
     for _ in range(100):
-        buckets: list[list[np.ndarray]] = [[] for _ in range(n_clients)]
+        buckets: list[list[np.ndarray]] = [[] for _ in range(n)]
         for k in range(n_classes):
             members = rng.permutation(np.flatnonzero(labels == k))
-            share = np.full(n_clients, 1.0 / n_clients) if np.isinf(alpha) else rng.dirichlet(
-                np.full(n_clients, alpha))
+            share = np.full(n, 1.0 / n) if np.isinf(alpha) else rng.dirichlet(
+                np.full(n, alpha))
             cuts = np.round(np.cumsum(share)[:-1] * members.size).astype(np.int64)
             for client, chunk in enumerate(np.split(members, cuts)):
                 buckets[client].append(chunk)
@@ -157,10 +149,10 @@ def _dirichlet_all(labels: np.ndarray, n_clients: int, alpha: float, min_size: i
         if min(p.size for p in parts) >= min_size:
             return parts
     raise ValueError(f"could not give every client min_size={min_size} samples in 100 draws; "
-                     f"raise alpha={alpha} or lower n_clients={n_clients} / min_size")
+                     f"raise alpha={alpha} or lower n={n} / min_size")
 
 
-def dirichlet(y: np.ndarray, n_clients: int, alpha: float, m: int | None = None, *, seed: SeedLike,
+def dirichlet(y: np.ndarray, n: int, alpha: float, m: int | None = None, *, seed: SeedLike,
               prior: str = "global", min_size: int = 1) -> list[np.ndarray]:
     """Dirichlet(α) label-skew partition (see the module docstring for both schemes).
 
@@ -168,34 +160,30 @@ def dirichlet(y: np.ndarray, n_clients: int, alpha: float, m: int | None = None,
     ``prior`` ("global" or "uniform") applies with ``m``; ``min_size`` without it.
     """
     labels = _labels(y)
-    _check_clients(n_clients, m, labels.size)
+    _check_clients(n, m, labels.size)
     value = _check_alpha(alpha)
-    if prior not in ("global", "uniform"):
-        raise ValueError(f"prior must be 'global' or 'uniform', got {prior!r}")
-    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
-        raise ValueError(f"min_size must be an integer >= 0, got {min_size!r}")
+    check_choice("prior", prior, ("global", "uniform"))
+    check_scalar("min_size", min_size, int, low=0)
     rng = _rng(seed)
     if m is None:
-        return _finish(_dirichlet_all(labels, n_clients, value, min_size, rng))
-    return _finish(_dirichlet_m(labels, n_clients, value, m, prior, rng))
+        return _finish(_dirichlet_all(labels, n, value, min_size, rng))
+    return _finish(_dirichlet_m(labels, n, value, m, prior, rng))
 
 
-def fixed_m(y: np.ndarray, n_clients: int, m: int, alpha: float | None = None, *, seed: SeedLike,
+def fixed_m(y: np.ndarray, n: int, m: int, alpha: float | None = None, *, seed: SeedLike,
             prior: str = "global") -> list[np.ndarray]:
     """Exactly ``m`` samples per client: IID when ``alpha`` is None, else Dirichlet(α) label skew."""
-    if m is None:
-        raise ValueError("m must be an integer >= 1 for fixed_m, got None")
+    check_scalar("m", m, int, low=1)
     if alpha is None:
-        return iid(y, n_clients, m, seed=seed)
-    return dirichlet(y, n_clients, alpha, m, seed=seed, prior=prior)
+        return iid(y, n, m, seed=seed)
+    return dirichlet(y, n, alpha, m, seed=seed, prior=prior)
 
 
 def partition_summary(y: np.ndarray, parts: Sequence[np.ndarray], n_classes: int | None = None) -> np.ndarray:
     """Class counts per client: int64 array ``(len(parts), n_classes)``; row sums are client sizes."""
     labels = _labels(y)
     k = int(labels.max()) + 1 if n_classes is None else n_classes
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < int(labels.max()) + 1:
-        raise ValueError(f"n_classes must be an integer >= max(y) + 1 = {int(labels.max()) + 1}, got {n_classes!r}")
+    check_scalar("n_classes", k, int, low=int(labels.max()) + 1)  # low: max(y) + 1
     rows = [np.bincount(labels[np.asarray(p, dtype=np.int64)], minlength=k) for p in parts]
     return np.array(rows, dtype=np.int64).reshape(len(rows), k)
 

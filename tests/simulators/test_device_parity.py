@@ -32,9 +32,9 @@ def _toy_data(n=600, d=6, seed=0):
 def _runs(device):
     """One small run of each simulator on ``device``: {name: {output: array (S, ...)}}."""
     me = simulate_mean_estimation(MeanEstimationConfig(n=40, f=5, m=10), seeds=SEEDS, device=device)
-    pf = simulate_promptfolio(PromptFolioConfig(d=200, n=10, K=4, h=0.5, rounds=5, n_test=200), seeds=SEEDS[:16],
+    pf = simulate_promptfolio(PromptFolioConfig(d=200, m=10, n=4, h=0.5, rounds=5, n_test=200), seeds=SEEDS[:16],
                               device=device)
-    dp = simulate_dp_lora(DPLoRAConfig(d=8, classes=3, r=2, clients=3, n_per_client=32, n_test=60, rounds=3,
+    dp = simulate_dp_lora(DPLoRAConfig(d=8, classes=3, r=2, n=3, m=32, n_test=60, rounds=3,
                                        local_steps=2, noise_multiplier=1.0), "la_lora", seeds=SEEDS[:16], device=device)
     X, y = _toy_data()
     task = make_federated_task(X, y, X, y, n=8, f=2, m=40, alpha=1.0, seeds=[0, 1], device=device)
@@ -42,7 +42,7 @@ def _runs(device):
     Xf = np.random.default_rng(1).normal(size=(900, 12)).astype(np.float32)
     Xf /= np.linalg.norm(Xf, axis=1, keepdims=True)
     yf = (Xf[:, 0] > 0).astype(np.int64)
-    fp = simulate_feature_portfolio(Xf, yf, FeaturePortfolioConfig(n_clients=3, rounds=3, local_steps=2), seeds=[0, 1],
+    fp = simulate_feature_portfolio(Xf, yf, FeaturePortfolioConfig(n=3, rounds=3, local_steps=2), seeds=[0, 1],
                                     device=device)
     return {
         "mean_estimation": {"a": me.a, "b": me.b, "c": me.c},

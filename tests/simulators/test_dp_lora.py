@@ -17,7 +17,7 @@ from fedtheory.simulators.la_lora.dp_lora import (
 from fedtheory.simulators.shared.dp import clip_per_example
 from fedtheory.simulators.shared.lora import smooth
 
-SMALL = dict(d=8, classes=3, r=2, r_star=1, clients=3, n_per_client=16, n_test=30, rounds=2, local_steps=2)
+SMALL = dict(d=8, classes=3, r=2, r_star=1, n=3, m=16, n_test=30, rounds=2, local_steps=2)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_bad_config(kw, name):
 def test_sharpness_is_the_top_hessian_eigenvalue():
     from fedtheory.simulators.la_lora.dp_lora import sharpness
 
-    cfg = DPLoRAConfig(d=6, classes=3, r=2, clients=2, n_per_client=10)
+    cfg = DPLoRAConfig(d=6, classes=3, r=2, n=2, m=10)
     t = make_task(cfg, [0, 1], "cpu", torch.float64)
     g = torch.Generator().manual_seed(1)
     A = torch.randn(2, 2, 6, generator=g, dtype=torch.float64)

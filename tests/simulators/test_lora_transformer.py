@@ -21,7 +21,7 @@ from fedtheory.simulators.shared.minilm import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.slow
-TINY = dict(clients=2, rounds=2, local_steps=1, batch_size=4, max_length=16, train_examples=40, test_examples=8)
+TINY = dict(n=2, rounds=2, local_steps=1, batch_size=4, max_length=16, train_examples=40, test_examples=8)
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +145,8 @@ def test_bad_config():
         FedLoRAConfig(method="dp_lora", epsilon=1.0, noise_multiplier=1.0)
     with pytest.raises(ValueError, match="epsilon"):
         FedLoRAConfig(method="dp_lora", epsilon=-1.0)
-    with pytest.raises(ValueError, match="aggregator_f"):
-        FedLoRAConfig(aggregator="trimmed_mean", aggregator_f=2, clients=4)
+    with pytest.raises(ValueError, match="f must satisfy"):
+        FedLoRAConfig(aggregator="trimmed_mean", f=2, n=4)
     with pytest.raises(ValueError, match="optimizer"):
         FedLoRAConfig(optimizer="lamb")
     assert not FedLoRAConfig(method="dp_lora", epsilon=float("inf")).private

@@ -1,4 +1,4 @@
-"""Matrix sensing with P factor blocks."""
+"""Matrix sensing with n factor blocks (n clients, the paper's P)."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from fedtheory.simulators.la_lora.matrix_sensing import SensingConfig, estimate_
 
 
 def test_converges_and_brackets_delta():
-    r = simulate_sensing(SensingConfig(P=2, eta=0.3, iterations=40), seeds=[0, 1], rip_trials=300)
+    r = simulate_sensing(SensingConfig(n=2, eta=0.3, iterations=40), seeds=[0, 1], rip_trials=300)
     assert r["loss"].shape == (2, 41)
     # descent at every step, and a linear rate: late per-step ratios stay away from 1 (a sub-linear
     # method's ratios tend to 1); how fast depends on the seed's operator (late ratios 0.62 and 0.95 here)
@@ -22,7 +22,15 @@ def test_rip_of_an_isometry_is_zero():
 
 
 def test_bad_config():
-    with pytest.raises(ValueError, match="r_star"):
-        SensingConfig(r_star=5, r=1, P=2)
+    with pytest.raises(ValueError, match=r"r_star must be <= n\*r.*r_star=5, n=2, r=1"):
+        SensingConfig(r_star=5, r=1, n=2)
     with pytest.raises(ValueError, match="eta"):
         SensingConfig(eta=0.0)
+    with pytest.raises(ValueError, match="^n "):
+        SensingConfig(n=0)
+
+
+@pytest.mark.parametrize("name, value", [("n", 2.0), ("r", True), ("eta", "0.5"), ("oversampling", None)])
+def test_wrong_type_is_a_type_error(name, value):
+    with pytest.raises(TypeError, match=rf"^{name} "):
+        SensingConfig(**{name: value})

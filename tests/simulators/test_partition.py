@@ -168,16 +168,26 @@ def test_partition_summary_counts():
     (lambda: dirichlet(Y10, 4, -1.0, 10, seed=0), "alpha"),
     (lambda: dirichlet(Y10, 4, float("nan"), 10, seed=0), "alpha"),
     (lambda: dirichlet(Y10, 4, 1.0, 10, seed=0, prior="flat"), "prior"),
-    (lambda: iid(Y10, 0, seed=0), "n_clients"),
-    (lambda: dirichlet(Y10, 0, 1.0, seed=0), "n_clients"),
+    (lambda: iid(Y10, 0, seed=0), "n must lie"),
+    (lambda: dirichlet(Y10, 0, 1.0, seed=0), "n must lie"),
     (lambda: iid(Y10, 20, m=301, seed=0), "m"),
     (lambda: dirichlet(Y10, 20, 1.0, m=301, seed=0), "m"),
     (lambda: iid(Y10, 2, m=0, seed=0), "m"),
-    (lambda: fixed_m(Y10, 2, None, seed=0), "m"),
     (lambda: iid(np.array([0.5, 1.0]), 1, seed=0), "y"),
     (lambda: iid(Y10, 2, seed=-1), "seed"),
     (lambda: dirichlet(_labels((5, 5)), 5, 0.001, seed=0, min_size=3), "min_size"),
 ])
 def test_bad_input_names_the_parameter(call, param):
     with pytest.raises(ValueError, match=param):
+        call()
+
+
+@pytest.mark.parametrize("call,param", [
+    (lambda: fixed_m(Y10, 2, None, seed=0), "m must be an integer"),
+    (lambda: iid(Y10, 2.0, seed=0), "n must be an integer"),
+    (lambda: dirichlet(Y10, 2, "1", seed=0), "alpha must be a real number"),
+    (lambda: iid(Y10, 2, seed=True), "seed must be an integer"),
+])
+def test_wrong_type_is_a_type_error(call, param):
+    with pytest.raises(TypeError, match=param):
         call()

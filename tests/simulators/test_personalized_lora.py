@@ -15,8 +15,8 @@ LAMS = (0.0, 0.5, 1.0)
 
 @pytest.fixture(scope="module")
 def runs():
-    clean = run_personalized_lora(PersonalizedLoRAConfig(clients=4, byzantine=0, **TINY), LAMS, seed=1)
-    attacked = run_personalized_lora(PersonalizedLoRAConfig(clients=6, byzantine=2, **TINY), LAMS, seed=1)
+    clean = run_personalized_lora(PersonalizedLoRAConfig(n=4, f=0, **TINY), LAMS, seed=1)
+    attacked = run_personalized_lora(PersonalizedLoRAConfig(n=6, f=2, **TINY), LAMS, seed=1)
     return clean, attacked
 
 
@@ -41,8 +41,8 @@ def test_outputs_have_the_documented_shapes(runs):
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="byzantine"):
-        PersonalizedLoRAConfig(clients=4, byzantine=2)
+    with pytest.raises(ValueError, match="f must satisfy"):
+        PersonalizedLoRAConfig(n=4, f=2)
     with pytest.raises(ValueError, match="lams"):
         run_personalized_lora(PersonalizedLoRAConfig(**TINY), [1.5])
     with pytest.raises(ValueError, match="attack"):

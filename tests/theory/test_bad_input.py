@@ -54,8 +54,21 @@ A = np.array([[1.0, 0.2, -0.5], [0.3, -0.8, 0.6]])  # r × n, full row rank
 B = np.array([[0.5, -0.1], [0.2, 0.9], [-0.7, 0.4], [0.1, 0.3]])  # m × r, full column rank
 LAM = {"sigma2": 1.0, "m": 10, "n": 10, "f": 2, "kappa": 0.5, "bias2": 0.5, "spread2": 0.3, "gamma": 1.0}
 NOISE = {"m": 8, "n": 6, "r": 2, "norm_A2": 1.0, "norm_B2": 2.0}
-SENSING = {"eta": 0.2, "delta_r": 0.1, "P": 4, "reading": "published"}
+SENSING = {"eta": 0.2, "delta_r": 0.1, "n": 4, "reading": "published"}
 ACCOUNT = {"sample_rate": 0.01, "steps": 100, "delta": 1e-5}
+Y_MAT = np.array([[2.0, 0.5], [0.3, -1.0], [0.1, 0.4]])  # 3 × 2, rank 2
+X_MAT = np.array([[1.5, 0.0], [0.0, 0.0], [0.0, 0.0]])  # rank 1
+VEC = np.array([0.8, -0.2, 0.0, 1.5])
+
+
+def _grad_to_vec(x):
+    """∇ of ½‖x − v‖² (minimiser: a soft threshold of v)."""
+    return x - VEC[::-1]
+
+
+def _grad_to_y(W):
+    """∇ of ½‖W − Y‖² (the reference solver's test problem; its minimiser is an SVT of Y)."""
+    return W - Y_MAT
 
 #: case id -> (module, function name, valid keyword arguments, max_examples of the hypothesis part).
 VALID: dict[str, tuple[str, str, dict, int]] = {
@@ -92,15 +105,15 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
     # feature learning
     "snr": ("feature_learning", "snr", {"mu_norm": 1.0, "sigma_p": 0.5, "d": 100}, 100),
     "signal_rate": ("feature_learning", "signal_rate", {"eta": 0.1, "mu_norm": 1.0}, 100),
-    "noise_rate": ("feature_learning", "noise_rate", {"eta": 0.1, "sigma_p": 0.5, "d": 100, "n": 20}, 100),
-    "coefficient_ratio": ("feature_learning", "coefficient_ratio", {"n": 20, "snr_value": 0.1}, 100),
+    "noise_rate": ("feature_learning", "noise_rate", {"eta": 0.1, "sigma_p": 0.5, "d": 100, "m": 20}, 100),
+    "coefficient_ratio": ("feature_learning", "coefficient_ratio", {"m": 20, "snr_value": 0.1}, 100),
     "stage1_margin": ("feature_learning", "stage1_margin",
-                      {"t": 10.0, "eta": 0.1, "mu_norm": 1.0, "sigma_p": 0.5, "d": 100, "n": 20}, 100),
-    "stage1_sharpe_local": ("feature_learning", "stage1_sharpe_local", {"n": 20, "d": 100, "snr_value": 0.1}, 100),
+                      {"t": 10.0, "eta": 0.1, "mu_norm": 1.0, "sigma_p": 0.5, "d": 100, "m": 20}, 100),
+    "stage1_sharpe_local": ("feature_learning", "stage1_sharpe_local", {"m": 20, "d": 100, "snr_value": 0.1}, 100),
     "stage1_sharpe_global": ("feature_learning", "stage1_sharpe_global",
-                             {"n": 20, "d": 100, "snr_value": 0.1, "K": 5, "h": 0.3}, 100),
-    "stage1_correlation": ("feature_learning", "stage1_correlation", {"K": 5}, 100),
-    "stage1_theta_star": ("feature_learning", "stage1_theta_star", {"K": 5, "h": 0.3}, 100),
+                             {"m": 20, "d": 100, "snr_value": 0.1, "n": 5, "h": 0.3}, 100),
+    "stage1_correlation": ("feature_learning", "stage1_correlation", {"n": 5}, 100),
+    "stage1_theta_star": ("feature_learning", "stage1_theta_star", {"n": 5, "h": 0.3}, 100),
     # DP on LoRA factors
     "noise_term_norms2": ("dp_lora", "noise_term_norms2", {"sigma": 0.5, **NOISE}, 100),
     "full_model_noise_norm2": ("dp_lora", "full_model_noise_norm2", {"sigma": 0.5, "m": 8, "n": 6}, 100),
@@ -116,9 +129,34 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
     "smoothing_response": ("dp_lora", "smoothing_response", {"omega": 0.5}, 100),
     "smoothing_variance_factor": ("dp_lora", "smoothing_variance_factor", {}, 1),
     "smoothing_autocorrelation": ("dp_lora", "smoothing_autocorrelation", {"lag": 2}, 100),
-    "sensing_step_limit": ("dp_lora", "sensing_step_limit", {"delta_r": 0.1, "P": 4}, 100),
+    "sensing_step_limit": ("dp_lora", "sensing_step_limit", {"delta_r": 0.1, "n": 4}, 100),
     "sensing_rate": ("dp_lora", "sensing_rate", SENSING, 100),
     "sensing_contraction": ("dp_lora", "sensing_contraction", SENSING, 100),
+    # proximal operators (FedSLR)
+    "soft_threshold": ("proximal", "soft_threshold", {"x": VEC, "tau": 0.3}, 100),
+    "singular_value_threshold": ("proximal", "singular_value_threshold", {"X": Y_MAT, "tau": 0.3}, 100),
+    "nuclear_norm": ("proximal", "nuclear_norm", {"X": Y_MAT}, 60),
+    "numerical_rank": ("proximal", "numerical_rank", {"X": Y_MAT, "rtol": 1e-10}, 60),
+    "l1_subgradient_distance": ("proximal", "l1_subgradient_distance", {"p": VEC, "g": VEC, "tau": 0.3}, 100),
+    "nuclear_subgradient_distance": ("proximal", "nuclear_subgradient_distance",
+                                     {"X": X_MAT, "G": Y_MAT, "tau": 0.3, "rtol": 1e-10}, 60),
+    "soft_threshold_residual": ("proximal", "soft_threshold_residual", {"x": VEC, "y": VEC, "tau": 0.3}, 100),
+    "svt_residual": ("proximal", "svt_residual", {"X": X_MAT, "Y": Y_MAT, "tau": 0.3, "rtol": 1e-10}, 60),
+    "l1_kkt_residual": ("proximal", "l1_kkt_residual", {"p": VEC, "grad": VEC, "weight": 0.3}, 100),
+    "nuclear_kkt_residual": ("proximal", "nuclear_kkt_residual",
+                             {"W": X_MAT, "grad": Y_MAT, "weight": 0.3, "rtol": 1e-10}, 60),
+    "prox_gradient_nuclear": ("proximal", "prox_gradient_nuclear",
+                              {"grad": _grad_to_y, "W0": X_MAT, "lipschitz": 1.0, "weight": 0.3, "tol": 1e-12,
+                               "max_iter": 50}, 30),
+    "prox_gradient_l1": ("proximal", "prox_gradient_l1",
+                         {"grad": _grad_to_vec, "x0": VEC, "lipschitz": 1.0, "weight": 0.3, "tol": 1e-12,
+                          "max_iter": 50}, 30),
+    # communication counts (FedSLR)
+    "factored_floats": ("communication", "factored_floats", {"m": 64, "n": 32, "k": 4}, 100),
+    "break_even_rank": ("communication", "break_even_rank", {"m": 64, "n": 32}, 100),
+    "downlink_floats": ("communication", "downlink_floats",
+                        {"shapes": [(64, 32), (32, 10)], "ranks": np.array([4, 10]), "n_vector": 42}, 60),
+    "uplink_floats": ("communication", "uplink_floats", {"shapes": [(64, 32), (32, 10)], "n_vector": 42}, 60),
     # privacy (opacus: few hypothesis examples on top of the explicit ones)
     "epsilon": ("privacy", "epsilon", {"noise_multiplier": 1.0, **ACCOUNT, "accountant": "rdp"}, 10),
     "epsilon[prv]": ("privacy", "epsilon", {"noise_multiplier": 1.0, **ACCOUNT, "accountant": "prv"}, 3),
@@ -204,7 +242,7 @@ def _with_examples(test):
 
 
 @pytest.mark.parametrize("case, param, entry", CASES,
-                         ids=[f"{c}-{p}{'[0,0]' if e else ''}" for c, p, e in CASES])
+                         ids=[f"{c}-{p}{'[0]' if e else ''}" for c, p, e in CASES])
 def test_bad_scalar(case, param, entry):
     fn = _fn(case)
     _, _, valid, n_examples = VALID[case]
@@ -216,7 +254,7 @@ def test_bad_scalar(case, param, entry):
         kwargs = dict(valid)
         if entry:  # the bad value in one entry of an otherwise valid array
             arr = np.array(valid[param], dtype=object)
-            arr[0, 0] = bad
+            arr[(0,) * arr.ndim] = bad
             kwargs[param] = arr
         else:
             kwargs[param] = bad

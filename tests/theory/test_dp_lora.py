@@ -124,12 +124,13 @@ def test_filter_response_in_unit_interval(w):
 
 
 @given(st.floats(0.0, 0.99), st.integers(1, 50))
-def test_sensing_rate_readings(delta, P):
-    eta = sensing_step_limit(delta, P)
-    pub, nor = sensing_rate(eta, delta, P, "published"), sensing_rate(eta, delta, P, "normalized")
-    assert pub == pytest.approx(P * nor)
-    assert pub == pytest.approx(P * (1 - delta) / (1 + delta + 1 / P))  # the value at the best step
-    assert 0 <= sensing_contraction(eta, delta, P, "normalized") <= 1
+def test_sensing_rate_readings(delta, n):
+    # n clients/blocks (the paper's P)
+    eta = sensing_step_limit(delta, n)
+    pub, nor = sensing_rate(eta, delta, n, "published"), sensing_rate(eta, delta, n, "normalized")
+    assert pub == pytest.approx(n * nor)
+    assert pub == pytest.approx(n * (1 - delta) / (1 + delta + 1 / n))  # the value at the best step
+    assert 0 <= sensing_contraction(eta, delta, n, "normalized") <= 1
 
 
 def test_published_reading_exceeds_one_for_several_clients():

@@ -85,9 +85,9 @@ def test_max_sharpe_ratio_is_the_quadratic_form():
 
 
 def test_stage1_theta_star_closed_form():
-    K, h = sp.symbols("K h", positive=True)
-    sG = 1 / sp.sqrt(K)  # s_L = 1, ρ = 1/√K so c = s_G²
-    mL, mG = 1, 1 - h + h / K
+    n, h = sp.symbols("n h", positive=True)  # n clients
+    sG = 1 / sp.sqrt(n)  # s_L = 1, ρ = 1/√n so c = s_G²
+    mL, mG = 1, 1 - h + h / n
     c = sG**2
     theta0 = (mL * sG**2 - mG * c) / (mL * sG**2 + mG * 1 - (mG + mL) * c)
-    assert sp.simplify(theta0 - h / (K * (1 - h) + h)) == 0
+    assert sp.simplify(theta0 - h / (n * (1 - h) + h)) == 0

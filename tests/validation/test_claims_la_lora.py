@@ -36,8 +36,8 @@ def test_exact_closed_forms_agree(quick_run, claim):
 
 def test_one_alternating_step_has_no_quadratic_term(quick_run):
     s = quick_run[1]["la-lora.alternating_noise"].summary
-    assert s["la_lora/K=1"]["exact_zero"]
-    lo, hi = s["dp_lora/K=1"]["ratio_ci"]  # one simultaneous step: η²N_BN_A exactly, so the CI covers 1
+    assert s["la_lora/T=1"]["exact_zero"]
+    lo, hi = s["dp_lora/T=1"]["ratio_ci"]  # one simultaneous step: η²N_BN_A exactly, so the CI covers 1
     assert lo <= 1 <= hi
 
 

@@ -37,7 +37,7 @@ def test_accuracy_is_phi_of_sharpe(quick_run):
 
 
 def test_the_prompts_correlate_as_the_stage_one_theory_says(quick_run):
-    # ρ of the two trained prompts = 1/√K in stage 1 (theory.feature_learning.stage1_correlation);
+    # ρ of the two trained prompts = 1/√n (n clients) in stage 1 (theory.feature_learning.stage1_correlation);
     # 0.05 is a sanity margin, not a derived tolerance: the stage-2 drift of ρ is not modelled
     for x in quick_run[1]["promptfolio.theta_star_matches_best"].summary["configs"].values():
         assert abs(x["rho"] - x["rho_stage1"]) < 0.05

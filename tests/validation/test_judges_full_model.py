@@ -160,7 +160,7 @@ def _accuracy_units(rng, table):
             correct[rng.permutation(N_TEST)[: round(acc * N_TEST)]] = 1
         sigma = 0.0 if eps is None else SIGMA[eps] + 0.01 * seed
         return {**_history(cfg["rounds"]), "test_correct": correct, "sigma": np.array(sigma),
-                "sample_rates": np.full(cfg["clients"], 0.01), "test_labels": y}
+                "sample_rates": np.full(cfg["n"], 0.01), "test_labels": y}
     return build
 
 
@@ -254,7 +254,7 @@ def _coupling_units(rng, curve, noise=0.01):
         cfg = u.kwargs["config"]
         c = np.asarray(curve(cfg["method"], cfg["epsilon"]), float)
         return {**_history(cfg["rounds"], c + rng.normal(0, noise, c.shape)), "test_correct": np.zeros(10, np.int8),
-                "sigma": np.array(0.0 if cfg["epsilon"] is None else 0.9), "sample_rates": np.full(cfg["clients"], 0.01),
+                "sigma": np.array(0.0 if cfg["epsilon"] is None else 0.9), "sample_rates": np.full(cfg["n"], 0.01),
                 "test_labels": np.zeros(10, np.int64)}
     return build
 
@@ -321,7 +321,7 @@ def _pers_units(rng, pdim, phi_range, G2, peak_of, noise=0.005):
     ``peak_of(f, lams)`` (a grid value), slope 0.2 per unit λ."""
     def build(name, u, so_far):
         cfg, lams = u.kwargs["config"], np.asarray(u.kwargs["lams"])
-        f, h = cfg["byzantine"], cfg["clients"] - cfg["byzantine"]
+        f, h = cfg["f"], cfg["n"] - cfg["f"]
         phi = rng.uniform(*phi_range, h)
         peak = peak_of(f, lams)
         acc = 0.8 - 0.2 * np.abs(lams - peak)[:, None] + rng.normal(0, noise, (lams.size, h))
@@ -333,7 +333,7 @@ def _pers_units(rng, pdim, phi_range, G2, peak_of, noise=0.005):
 
 def _predicted(data, f: int) -> float:
     """Mean λ* of lambda_star_classification over the f's runs and clients, from the synthetic Pdim, Φ, G²."""
-    n = QUICK["pers"]["clients"]
+    n = QUICK["pers"]["n"]
     vals = [lambda_star_classification(int(u["pdim"]), M, u["phi"], f, n, float(u["G2"]))
             for k, u in data.units.items() if k.startswith(f"f={f}/")]
     return float(np.mean(vals))
@@ -360,11 +360,11 @@ def test_personalization_agrees_when_accuracy_peaks_at_lambda_star(regime):
     targets = LAMBDA_STAR[regime]
     claim, data = _data("full-model.personalization", sizes,
                         _pers_units(np.random.default_rng(13), pdim, phi, G2, lambda f, l: _nearest(l, targets[f])))
-    for f in sizes["byzantine"]:  # the case's precondition: the synthetic λ* is where the curves peak
+    for f in sizes["fs"]:  # the case's precondition: the synthetic λ* is where the curves peak
         assert abs(_predicted(data, f) - targets[f]) < 0.1
     fnd = claim.judge(data)
     assert fnd.verdict == Verdict.AGREES, fnd.message
-    for f in sizes["byzantine"]:
+    for f in sizes["fs"]:
         row = fnd.facts[f"f={f}"]
         assert row["best"] == _nearest(lams, targets[f]) and row["best_ci"] == [row["best"], row["best"]]
         assert row["lambda_star"] == pytest.approx(_predicted(data, f))
@@ -391,7 +391,7 @@ def test_personalization_disagrees_when_accuracy_peaks_at_the_other_end(regime):
                                     lambda f, l: 0.0 if targets[f] > 0.5 else 1.0))
     fnd = claim.judge(data)
     assert fnd.verdict == Verdict.DISAGREES
-    for f in sizes["byzantine"]:
+    for f in sizes["fs"]:
         row = fnd.facts[f"f={f}"]
         assert abs(row["best"] - row["lambda_star"]) >= 0.4
 

@@ -119,22 +119,23 @@ def test_noise_amplification_disagrees_when_the_quadratic_term_never_overtakes()
 
 
 # --------------------------------------------------------------------------- alternating_noise
-def _predicted_quad2(method: str, K: int) -> float:
-    """The statement's T_B·T_A·(ησ_eff)⁴·d²r/P², σ_eff = zC/(qN) of the one-round configuration."""
+def _predicted_quad2(method: str, T: int) -> float:
+    """The statement's T_B·T_A·(ησ_eff)⁴·d²r/n² (n clients, T local steps), σ_eff = zC/(qN) of the one-round
+    configuration."""
     cfg = L.DPLoRAConfig(**L.DIFF_CONFIG)
-    es = cfg.lr * effective_sigma(cfg.noise_multiplier, cfg.clip, round(cfg.sample_rate * cfg.n_per_client))
-    tb, ta = noisy_updates(method, K)
-    return float(accumulated_noise_norms2(es, cfg.d, cfg.d, cfg.r, 0, 0, tb, ta)["NB_NA"]) / cfg.clients**2
+    es = cfg.lr * effective_sigma(cfg.noise_multiplier, cfg.clip, round(cfg.sample_rate * cfg.m))
+    tb, ta = noisy_updates(method, T)
+    return float(accumulated_noise_norms2(es, cfg.d, cfg.d, cfg.r, 0, 0, tb, ta)["NB_NA"]) / cfg.n**2
 
 
-def _diff_arrays(rng, *, ratio: dict | None = None, la_k1_level: float = 0.0):
+def _diff_arrays(rng, *, ratio: dict | None = None, la_t1_level: float = 0.0):
     """quad2 = prediction × chi-square(8)/8 noise of sample mean exactly ``ratio[name]`` (default 1)."""
     out = {}
     for name, u in _plan("alternating_noise").items():
         S = len(u.seeds)
         pred = _predicted_quad2(u.kwargs["method"], u.kwargs["steps"])
         if pred == 0:
-            q = la_k1_level * _predicted_quad2("dp_lora", 1) * _unit_mean_noise(rng, S, dof=8)
+            q = la_t1_level * _predicted_quad2("dp_lora", 1) * _unit_mean_noise(rng, S, dof=8)
         else:
             q = pred * (ratio or {}).get(name, 1.0) * _unit_mean_noise(rng, S, dof=8)
         out[name] = {"quad2": q}
@@ -146,32 +147,32 @@ def test_alternating_noise_agrees_exact_zero_and_predicted_means():
     assert _predicted_quad2("la_lora", 1) == 0 and _predicted_quad2("la_lora", 2) > 0  # construction check
     f = _judge("alternating_noise", _diff_arrays(np.random.default_rng(5)))
     assert f.verdict == Verdict.AGREES, f.message
-    assert f.facts["la_lora/K=1"]["exact_zero"] is True
-    for k in ("la_lora/K=2", "la_lora/K=4", "dp_lora/K=1", "dp_lora/K=2", "dp_lora/K=4"):
+    assert f.facts["la_lora/T=1"]["exact_zero"] is True
+    for k in ("la_lora/T=2", "la_lora/T=4", "dp_lora/T=1", "dp_lora/T=2", "dp_lora/T=4"):
         assert f.facts[k]["ratio"] == pytest.approx(1.0, rel=1e-9)
-        m, K = k.split("/K=")
-        assert f.facts[k]["predicted"] == pytest.approx(_predicted_quad2(m, int(K)))
-    assert "la_lora/K=1: exactly 0 (max 0.0e+00)" in f.message
+        m, T = k.split("/T=")
+        assert f.facts[k]["predicted"] == pytest.approx(_predicted_quad2(m, int(T)))
+    assert "la_lora/T=1: exactly 0 (max 0.0e+00)" in f.message
 
 
 def test_alternating_noise_disagrees_when_one_alternating_step_has_a_quadratic_term():
-    # la_lora K=1 carries a bilinear part as large as one simultaneous step's: not exactly 0
-    f = _judge("alternating_noise", _diff_arrays(np.random.default_rng(6), la_k1_level=1.0))
+    # la_lora T=1 carries a bilinear part as large as one simultaneous step's: not exactly 0
+    f = _judge("alternating_noise", _diff_arrays(np.random.default_rng(6), la_t1_level=1.0))
     assert f.verdict == Verdict.DISAGREES
-    row = f.facts["la_lora/K=1"]
+    row = f.facts["la_lora/T=1"]
     assert row["exact_zero"] is False
     assert f"{row['measured_max']:.1e}" in f.message
 
 
 def test_alternating_noise_disagrees_when_a_ratio_is_off_one():
-    # simultaneous K=4 has mean 1.5 × the prediction (the noise feedback the message warns about)
-    f = _judge("alternating_noise", _diff_arrays(np.random.default_rng(7), ratio={"dp_lora/K=4": 1.5}))
+    # simultaneous T=4 has mean 1.5 × the prediction (the noise feedback the message warns about)
+    f = _judge("alternating_noise", _diff_arrays(np.random.default_rng(7), ratio={"dp_lora/T=4": 1.5}))
     assert f.verdict == Verdict.DISAGREES
-    row = f.facts["dp_lora/K=4"]
+    row = f.facts["dp_lora/T=4"]
     assert row["ratio"] == pytest.approx(1.5, rel=1e-9)
     assert row["ratio_ci"][0] > 1.0
-    assert f.facts["la_lora/K=1"]["exact_zero"] is True  # the zero case is not what failed
-    assert "dp_lora/K=4: ratio 1.500" in f.message
+    assert f.facts["la_lora/T=1"]["exact_zero"] is True  # the zero case is not what failed
+    assert "dp_lora/T=4: ratio 1.500" in f.message
 
 
 # --------------------------------------------------------------------------- filter_statistics
@@ -412,7 +413,7 @@ DELTA_UPPER = np.array([0.20, 0.30, 0.25, 0.22])
 
 
 def _bound_range(s: dict, reading: str, lo: float = 0.1, hi: float = 0.3) -> tuple[float, float]:
-    b = np.asarray(sensing_contraction(s["eta"], np.linspace(lo, hi, 2001), s["P"], reading))
+    b = np.asarray(sensing_contraction(s["eta"], np.linspace(lo, hi, 2001), s["n"], reading))
     return float(b.min()), float(b.max())
 
 
@@ -445,9 +446,9 @@ def test_sensing_bound_holds_below_every_bound(reading):
     f = _judge(f"sensing_rate_{reading}", data)
     assert f.verdict == Verdict.BOUND_HOLDS, f.message
     assert _setting_verdicts(f) == ["holds"] * len(L.SENSING)
-    row = f.facts["P=2,eta=0.3"]
+    row = f.facts["n=2,eta=0.3"]
     assert row["delta_bracket"] == [0.1, 0.3]
-    assert f"P=2,eta=0.3: max ratio {row['max_ratio']:.3f}" in f.message
+    assert f"n=2,eta=0.3: max ratio {row['max_ratio']:.3f}" in f.message
 
 
 @pytest.mark.parametrize("reading", ["published", "normalized"])
@@ -475,24 +476,24 @@ def test_sensing_inside_the_bracket_is_qualitative(reading):
 
 
 def test_sensing_one_violation_outweighs_holding_settings():
-    # five settings hold, P=4, η=0.1 is above its whole range: the claim's bound is violated
+    # five settings hold, n=4, η=0.1 is above its whole range: the claim's bound is violated
     def level(i, s):
         lo, hi = _bound_range(s, "published")
-        return 1.1 / 0.9 * hi if (s["P"], s["eta"]) == (4, 0.1) else 0.5 * lo
+        return 1.1 / 0.9 * hi if (s["n"], s["eta"]) == (4, 0.1) else 0.5 * lo
 
     f = _judge("sensing_rate_published", _sensing(np.random.default_rng(29), level))
     assert f.verdict == Verdict.BOUND_VIOLATED
-    assert [k for k, v in f.facts.items() if v["verdict"] == "violated"] == ["P=4,eta=0.1"]
+    assert [k for k, v in f.facts.items() if v["verdict"] == "violated"] == ["n=4,eta=0.1"]
 
 
 def test_sensing_one_inconclusive_setting_makes_holding_settings_qualitative():
     def level(i, s):
         lo, hi = _bound_range(s, "published")
-        return np.sqrt(lo * hi) if (s["P"], s["eta"]) == (2, 0.3) else 0.5 * lo
+        return np.sqrt(lo * hi) if (s["n"], s["eta"]) == (2, 0.3) else 0.5 * lo
 
     f = _judge("sensing_rate_published", _sensing(np.random.default_rng(30), level))
     assert f.verdict == Verdict.QUALITATIVE
-    assert f.facts["P=2,eta=0.3"]["verdict"].startswith("inconclusive")
+    assert f.facts["n=2,eta=0.3"]["verdict"].startswith("inconclusive")
 
 
 def test_sensing_readings_differ_where_their_bounds_separate():
@@ -504,7 +505,7 @@ def test_sensing_readings_differ_where_their_bounds_separate():
         (plo, phi), (nlo, _) = _bound_range(s, "published"), _bound_range(s, "normalized")
         above = 1.1 / 0.9 * phi  # ratios in [1.1, 1.22]·(published max)
         split = above < nlo
-        expect[f"P={s['P']},eta={s['eta']}"] = "violated" if split else "holds"
+        expect[f"n={s['n']},eta={s['eta']}"] = "violated" if split else "holds"
         return above if split else 0.5 * min(plo, nlo)
 
     data = _sensing(np.random.default_rng(31), level)
@@ -526,7 +527,7 @@ def test_sensing_ignores_ratios_at_rounding_level():
 
 @pytest.mark.parametrize("reading", ["published", "normalized"])
 def test_sensing_vacuous_when_delta_is_at_least_one(reading):
-    # the RIP lower bound is ≥ 1 in every setting, so δ_r ≥ 1: then η_c = 2(P)(1−δ_r)(…) ≤ 0 and (1−η_c)² ≥ 1,
+    # the RIP lower bound is ≥ 1 in every setting, so δ_r ≥ 1: then η_c = 2(n)(1−δ_r)(…) ≤ 0 and (1−η_c)² ≥ 1,
     # a bound that allows no decrease; the data (ratios 0.5) cannot violate it
     data = _sensing(np.random.default_rng(33), lambda i, s: 0.5, lower=np.array([1.05, 1.1, 1.02, 1.08]),
                     upper=np.array([1.3, 1.4, 1.2, 1.25]))
@@ -535,12 +536,12 @@ def test_sensing_vacuous_when_delta_is_at_least_one(reading):
 
 
 def test_sensing_not_violated_when_the_bracket_reaches_past_one():
-    # P=1, η=0.1 has δ bracket [0.5, 1.5] (operator upper bound ≥ 1) and ratios ≤ 0.9999: for δ_r ∈ [1, 1.5]
+    # n=1, η=0.1 has δ bracket [0.5, 1.5] (operator upper bound ≥ 1) and ratios ≤ 0.9999: for δ_r ∈ [1, 1.5]
     # the bound (1−η_c)² ≥ 1 allows them, so the bound is not violated for every δ in the bracket; the other
     # settings hold. Expected: inconclusive for that setting, QUALITATIVE overall
     data = _sensing(np.random.default_rng(34), lambda i, s: 0.5 * _bound_range(s, "published")[0])
     d = data["sensing"]
-    assert L.SENSING[0] == {"P": 1, "eta": 0.1}  # construction check
+    assert L.SENSING[0] == {"n": 1, "eta": 0.1}  # construction check
     d["0_ratio"] = np.full_like(d["0_ratio"], 0.9999)
     d["0_loss"] = np.concatenate([np.ones((4, 1)), np.cumprod(d["0_ratio"], 1)], 1)
     d["0_delta_lower"], d["0_delta_upper"] = np.full(4, 0.5), np.full(4, 1.5)

@@ -36,9 +36,9 @@ def _grid(x: float) -> float:
     return float(THETA[np.abs(THETA - x).argmin()])
 
 
-def _gaussian(K: int, m_g, m_l, s_g, s_l, rho, acc) -> dict[str, np.ndarray]:
-    """The arrays of one ``gaussian_prompts`` unit that the claims 1–3 read; moments (S, H, K), acc (S, H, K, Θ)."""
-    shape = (S, len(HS), K)
+def _gaussian(n: int, m_g, m_l, s_g, s_l, rho, acc) -> dict[str, np.ndarray]:
+    """The arrays of one ``gaussian_prompts`` unit that the claims 1–3 read; moments (S, H, n), acc (S, H, n, Θ)."""
+    shape = (S, len(HS), n)
     m_g, m_l, s_g, s_l, rho = (np.broadcast_to(np.asarray(a, float), shape).copy() for a in (m_g, m_l, s_g, s_l, rho))
     return {"acc": np.asarray(acc, float), "m_global": m_g, "m_local": m_l, "s_global": s_g, "s_local": s_l,
             "s_cross": rho * s_g * s_l, "s_global_coef": s_g.copy(), "s_local_coef": s_l.copy()}
@@ -56,18 +56,18 @@ def _tent(peak: np.ndarray, height: float, slope: float) -> np.ndarray:
 
 # =========================================================================== accuracy_follows_sharpe
 def _sharpe_units(rng, shift=None):
-    """Random moments per (seed, h, client); accuracy = Binomial(N_TEST, Φ(m(θ)/s(θ)))/N_TEST, plus ``shift(K, acc)``."""
+    """Random moments per (seed, h, client); accuracy = Binomial(N_TEST, Φ(m(θ)/s(θ)))/N_TEST, plus ``shift(n, acc)``."""
     def build(u):
-        K = u.kwargs["K"]
-        shape = (S, len(HS), K)
+        n = u.kwargs["n"]
+        shape = (S, len(HS), n)
         m_g, m_l = rng.uniform(0.8, 1.4, shape), rng.uniform(0.6, 1.2, shape)
         s_g, s_l = rng.uniform(0.9, 1.1, shape), rng.uniform(1.0, 1.4, shape)
         rho = rng.uniform(0.1, 0.4, shape)
         p = portfolio_accuracy(THETA, *[a[..., None] for a in (m_g, m_l, s_g, s_l, rho)])
         acc = rng.binomial(u.kwargs["n_test"], p) / u.kwargs["n_test"]
         if shift is not None:
-            acc = shift(K, acc)
-        return _gaussian(K, m_g, m_l, s_g, s_l, rho, acc)
+            acc = shift(n, acc)
+        return _gaussian(n, m_g, m_l, s_g, s_l, rho, acc)
     return build
 
 
@@ -78,32 +78,32 @@ def test_sharpe_agrees_when_accuracy_is_phi_of_sharpe_with_binomial_noise():
     f = claim.judge(data)
     assert f.verdict == Verdict.AGREES, f.message
     assert f.facts["min_holm_p"] > 0.05
-    assert len(f.facts["cells"]) == len(pf.KS) * len(HS)
+    assert len(f.facts["cells"]) == len(pf.NS) * len(HS)
     assert all(c["max_abs_gap"] < 0.01 for c in f.facts["cells"].values())
     # the facts are the synthetic accuracies' client-and-seed means at the two ends
-    acc5 = data["K=5"]["acc"]
-    assert f.facts["cells"]["K=5,h=0.2"]["acc_global"] == pytest.approx(acc5[:, 0, :, 0].mean())
-    assert f.facts["cells"]["K=5,h=0.8"]["acc_local"] == pytest.approx(acc5[:, 2, :, -1].mean())
-    assert f.message.startswith(f"No of {len(THETA) * 9} (K, h, θ) cells deviates")
+    acc5 = data["n=5"]["acc"]
+    assert f.facts["cells"]["n=5,h=0.2"]["acc_global"] == pytest.approx(acc5[:, 0, :, 0].mean())
+    assert f.facts["cells"]["n=5,h=0.8"]["acc_local"] == pytest.approx(acc5[:, 2, :, -1].mean())
+    assert f.message.startswith(f"No of {len(THETA) * 9} (n, h, θ) cells deviates")
 
 
 def test_sharpe_disagrees_when_accuracy_is_shifted_by_a_tenth():
-    # 0.1 is about a hundred binomial standard errors (√(0.2/2000)/√(S·K) ≈ 0.001): every cell deviates
+    # 0.1 is about a hundred binomial standard errors (√(0.2/2000)/√(S·n) ≈ 0.001): every cell deviates
     claim, data = _data("promptfolio.accuracy_follows_sharpe",
-                        _sharpe_units(np.random.default_rng(1), shift=lambda K, a: a - 0.1))
+                        _sharpe_units(np.random.default_rng(1), shift=lambda n, a: a - 0.1))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES
-    n = len(THETA) * 9
-    assert f.message.startswith(f"{n} of {n} (K, h, θ) cells deviate")
+    cells = len(THETA) * 9
+    assert f.message.startswith(f"{cells} of {cells} (n, h, θ) cells deviate")
     for c in f.facts["cells"].values():
         assert c["max_abs_gap"] == pytest.approx(0.1, abs=0.01)
         assert c["max_abs_z"] > 20
 
 
 def test_sharpe_disagrees_on_a_single_deviating_cell():
-    # one (K = 10, h = 0.5, θ = 0.5) cell 0.03 low (tens of SEs); the other 188 cells are exact Φ(m/s)
-    def shift(K, acc):
-        if K == 10:
+    # one (n = 10, h = 0.5, θ = 0.5) cell 0.03 low (tens of SEs); the other 188 cells are exact Φ(m/s)
+    def shift(n, acc):
+        if n == 10:
             acc = acc.copy()
             acc[:, 1, :, 10] -= 0.03
         return acc
@@ -111,9 +111,9 @@ def test_sharpe_disagrees_on_a_single_deviating_cell():
     claim, data = _data("promptfolio.accuracy_follows_sharpe", _sharpe_units(np.random.default_rng(1), shift))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES
-    assert f.message.startswith(f"1 of {len(THETA) * 9} (K, h, θ) cells deviate")
-    assert f.facts["cells"]["K=10,h=0.5"]["max_abs_gap"] == pytest.approx(0.03, abs=0.005)
-    assert f.facts["cells"]["K=10,h=0.2"]["max_abs_gap"] < 0.01
+    assert f.message.startswith(f"1 of {len(THETA) * 9} (n, h, θ) cells deviate")
+    assert f.facts["cells"]["n=10,h=0.5"]["max_abs_gap"] == pytest.approx(0.03, abs=0.005)
+    assert f.facts["cells"]["n=10,h=0.2"]["max_abs_gap"] < 0.01
 
 
 # =========================================================================== theta_star_matches_best
@@ -121,7 +121,7 @@ M_G, M_L, S_G, RHO = 1.0, 0.8, 1.0, 0.6
 
 
 def _s_local_table() -> np.ndarray:
-    """s_L per (K index, h index): nine distinct interior θ* (ρ = 0.6) between 0.08 and 0.28."""
+    """s_L per (n index, h index): nine distinct interior θ* (ρ = 0.6) between 0.08 and 0.28."""
     return np.linspace(1.0, 1.2, 9).reshape(3, 3)
 
 
@@ -130,14 +130,14 @@ def _theta_units(rng, peak_of):
     table = _s_local_table()
 
     def build(u):
-        K = u.kwargs["K"]
-        i = pf.KS.index(K)
-        s_l = np.broadcast_to(table[i][None, :, None], (S, len(HS), K))
+        n = u.kwargs["n"]
+        i = pf.NS.index(n)
+        s_l = np.broadcast_to(table[i][None, :, None], (S, len(HS), n))
         ts = theta_star(M_G, M_L, S_G, s_l, RHO)
         ts0 = theta_star(M_G, M_L, S_G, s_l, 0.0)
         peak = peak_of(i, ts, ts0)
-        acc = _tent(peak, 0.85, 0.3) + rng.normal(0, 0.003, (S, len(HS), K, len(THETA)))
-        return _gaussian(K, M_G, M_L, S_G, s_l, RHO, acc)
+        acc = _tent(peak, 0.85, 0.3) + rng.normal(0, 0.003, (S, len(HS), n, len(THETA)))
+        return _gaussian(n, M_G, M_L, S_G, s_l, RHO, acc)
     return build
 
 
@@ -150,14 +150,14 @@ def test_theta_star_agrees_when_accuracy_peaks_at_closed_form():
     assert f.verdict == Verdict.AGREES, f.message
     rows = f.facts["configs"]
     assert len(rows) == 9
-    for (i, K) in enumerate(pf.KS):
+    for (i, n) in enumerate(pf.NS):
         for j, h in enumerate(HS):
-            r = rows[f"K={K},h={h}"]
+            r = rows[f"n={n},h={h}"]
             expect = float(theta_star(M_G, M_L, S_G, _s_local_table()[i, j], RHO))
             assert r["theta_star"] == pytest.approx(expect)
             assert abs(r["best_theta"] - expect) <= 0.05 + 1e-9  # a grid point next to θ*
             assert r["rho"] == pytest.approx(RHO)
-            assert r["theta_star_stage1"] == pytest.approx(stage1_theta_star(K, h))
+            assert r["theta_star_stage1"] == pytest.approx(stage1_theta_star(n, h))
     assert f.message.startswith("θ* (measured ρ) within tolerance in 9/9 configurations")
 
 
@@ -172,7 +172,7 @@ def test_theta_star_disagrees_when_accuracy_peaks_far_away():
 
 
 def test_theta_star_disagrees_when_only_one_configuration_is_off():
-    # eight configurations peak at θ*, K = 20, h = 0.8 peaks at θ = 1: all of them must agree
+    # eight configurations peak at θ*, n = 20, h = 0.8 peaks at θ = 1: all of them must agree
     def peak(i, ts, ts0):
         p = ts.copy()
         if i == 2:
@@ -202,45 +202,45 @@ def test_theta_star_uses_the_measured_correlation_not_rho_zero():
 
 
 # =========================================================================== trends_and_advantage
-#: target θ* per (K index, h index): falls with K, rises with h, nine distinct grid points
+#: target θ* per (n index, h index): falls with n, rises with h, nine distinct grid points
 TARGET = np.array([[0.30, 0.45, 0.60], [0.20, 0.35, 0.50], [0.10, 0.25, 0.40]])
 
 
 def _trend_units(rng, measured_peak, height=0.1, flip=0.0, noise=0.002):
     """θ* placed exactly on TARGET (ρ = 0.3, m_G = 1, m_L = 0.9, s_G = 1, s_L solved for); accuracy a tent
-    peaking at ``measured_peak`` (K index, h index) → θ, its top ``height`` above the nearer end, plus
+    peaking at ``measured_peak`` (n index, h index) → θ, its top ``height`` above the nearer end, plus
     ``flip`` added at the peak for even seeds and subtracted for odd ones (it cancels in the seed mean)."""
     m_g, m_l, s_g, rho = 1.0, 0.9, 1.0, 0.3
 
     def build(u):
-        K = u.kwargs["K"]
-        i = pf.KS.index(K)
+        n = u.kwargs["n"]
+        i = pf.NS.index(n)
         s_l = np.array([_s_local_for(_grid(TARGET[i, j]), m_g, m_l, s_g, rho) for j in range(len(HS))])
         peaks = np.array([_grid(measured_peak(i, j)) for j in range(len(HS))])
         slope = height / np.minimum(peaks, 1 - peaks).clip(0.05)
         acc = 0.8 + height - slope[None, :, None, None] * np.abs(THETA - peaks[None, :, None, None])
-        acc = np.broadcast_to(acc, (S, len(HS), K, len(THETA))).copy()
+        acc = np.broadcast_to(acc, (S, len(HS), n, len(THETA))).copy()
         at_peak = np.isclose(THETA, peaks[:, None])  # (H, Θ)
         sign = np.where(np.arange(S) % 2 == 0, 1.0, -1.0)[:, None, None, None]
         acc += sign * flip * at_peak[None, :, None, :]
         acc += rng.normal(0, noise, acc.shape)
-        return _gaussian(K, m_g, m_l, s_g, s_l[None, :, None], rho, acc)
+        return _gaussian(n, m_g, m_l, s_g, s_l[None, :, None], rho, acc)
     return build
 
 
 def test_trends_agree_when_best_theta_tracks_theta_star_and_the_mixture_wins():
-    # best θ = θ* on the grid (falls with K, rises with h, Spearman 1) and the accuracy at θ* is 0.1
+    # best θ = θ* on the grid (falls with n, rises with h, Spearman 1) and the accuracy at θ* is 0.1
     # above the better end with noise 0.002: no reversal, the mixture beats both prompts everywhere
     claim, data = _data("promptfolio.trends_and_advantage",
                         _trend_units(np.random.default_rng(3), lambda i, j: TARGET[i, j]))
     f = claim.judge(data)
     assert f.verdict == Verdict.AGREES, f.message
-    assert f.facts["reversals_K"] == 0 and f.facts["reversals_h"] == 0 and f.facts["reversals"] == []
+    assert f.facts["reversals_n"] == 0 and f.facts["reversals_h"] == 0 and f.facts["reversals"] == []
     assert f.facts["spearman"] == pytest.approx(1.0)
     for key, g in f.facts["gains"].items():
         assert g["interior_theta_star"] and g["beats_both"], key
         assert g["gain"] == pytest.approx(0.1, abs=0.01)
-    assert "non-increasing in K in 6/6 adjacent pairs and non-decreasing in h in 6/6" in f.message
+    assert "non-increasing in n in 6/6 adjacent pairs and non-decreasing in h in 6/6" in f.message
     assert "Spearman(θ*, best θ) = 1.00" in f.message
     assert "beats both prompts significantly in 9/9 configurations" in f.message
 
@@ -257,58 +257,58 @@ def test_trends_qualitative_when_trend_holds_but_the_gain_does_not():
     assert not any(g["beats_both"] for g in gains)
     assert any(g["predicted_gain"] > g["gain_ci"][1] for g in gains)  # the case's precondition
     assert f.verdict == Verdict.QUALITATIVE, f.message
-    assert f.facts["reversals_K"] == 0 and f.facts["reversals_h"] == 0
+    assert f.facts["reversals_n"] == 0 and f.facts["reversals_h"] == 0
     assert "beats both prompts significantly in 0/9 configurations" in f.message
 
 
 def test_trends_disagree_when_best_theta_rises_with_K():
-    # measured peaks use the K order reversed (K = 20 peaks where θ* of K = 5 is): best θ rises by 0.2
-    # from K = 5 to K = 20 at every h with almost no noise, six significant reversals in K, none in h
+    # measured peaks use the n order reversed (n = 20 peaks where θ* of n = 5 is): best θ rises by 0.2
+    # from n = 5 to n = 20 at every h with almost no noise, six significant reversals in n, none in h
     claim, data = _data("promptfolio.trends_and_advantage",
                         _trend_units(np.random.default_rng(3), lambda i, j: TARGET[2 - i, j]))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES
-    assert f.facts["reversals_K"] == 6 and f.facts["reversals_h"] == 0
-    assert "best θ rises from K=5 to K=10 at h=0.2" in f.facts["reversals"]
-    assert "significant reversals 6 (K) and 0 (h)" in f.message
+    assert f.facts["reversals_n"] == 6 and f.facts["reversals_h"] == 0
+    assert "best θ rises from n=5 to n=10 at h=0.2" in f.facts["reversals"]
+    assert "significant reversals 6 (n) and 0 (h)" in f.message
 
 
 def test_trends_disagree_when_best_theta_falls_with_h():
-    # measured peaks use the h order reversed: best θ falls with h at every K, six reversals in h
+    # measured peaks use the h order reversed: best θ falls with h at every n, six reversals in h
     claim, data = _data("promptfolio.trends_and_advantage",
                         _trend_units(np.random.default_rng(3), lambda i, j: TARGET[i, 2 - j]))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES
-    assert f.facts["reversals_K"] == 0 and f.facts["reversals_h"] == 6
-    assert "best θ falls from h=0.2 to h=0.5 at K=10" in f.facts["reversals"]
-    assert "significant reversals 0 (K) and 6 (h)" in f.message
+    assert f.facts["reversals_n"] == 0 and f.facts["reversals_h"] == 6
+    assert "best θ falls from h=0.2 to h=0.5 at n=10" in f.facts["reversals"]
+    assert "significant reversals 0 (n) and 6 (h)" in f.message
 
 
 def test_trends_disagree_when_best_theta_ignores_K_and_h():
     # every curve peaks at θ = 0.5: no reversal, but no trend either (a constant best θ has no rank
-    # correlation with θ*), so the stated fall with K and rise with h is not there
+    # correlation with θ*), so the stated fall with n and rise with h is not there
     claim, data = _data("promptfolio.trends_and_advantage",
                         _trend_units(np.random.default_rng(3), lambda i, j: 0.5))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES
-    assert f.facts["reversals_K"] == 0 and f.facts["reversals_h"] == 0
+    assert f.facts["reversals_n"] == 0 and f.facts["reversals_h"] == 0
     assert not f.facts["spearman"] > 0
 
 
 # =========================================================================== two_stage_dynamics
-# K = 10, d = 2000, σ_p = 1, n = 20, SNR = 0.05 (the module's DEFAULTS): η = 1/2000, ‖µ‖² = 5, so the
-# signal rate η‖µ‖²/2 = 1.25e-3, the noise rate ησ_p²d/(2n) = 0.025, z(t) = 0.02625·t ≤ 1 up to t = 38,
-# and n·SNR² = 0.05 — computed here by hand, not from the judge's functions
+# n = 10, d = 2000, σ_p = 1, m = 20, SNR = 0.05 (the module's DEFAULTS): η = 1/2000, ‖µ‖² = 5, so the
+# signal rate η‖µ‖²/2 = 1.25e-3, the noise rate ησ_p²d/(2m) = 0.025, z(t) = 0.02625·t ≤ 1 up to t = 38,
+# and m·SNR² = 0.05 — computed here by hand, not from the judge's functions
 R_SIG, T1, RATIO = 5 / 2000 / 2, 38, 20 * 0.05**2
 T = 250  # steps: rounds 50 × local steps 5
 
 
 def _stage_units(gamma_of, ratio_scale=1.0, ratio_spread=0.02):
-    """γ(t) per seed from ``gamma_of(t, seed)``; client spread of γ/t and of γ/ρ̄ around n·SNR²."""
+    """γ(t) per seed from ``gamma_of(t, seed)``; client spread of γ/t and of γ/ρ̄ around m·SNR²."""
     t = np.arange(T + 1, dtype=float)
 
     def build(u):
-        assert u.kwargs["K"] == 10
+        assert u.kwargs["n"] == 10
         gam = np.stack([gamma_of(t, s) for s in range(S)])  # (S, T+1)
         growth = gam[:, 1:] / t[1:]
         H = len(HS)
@@ -339,10 +339,10 @@ def test_two_stage_agrees_on_linear_then_saturating_growth():
     assert s["stage2_slope"][2] < 0.7
     assert s["ratio_prediction"] == pytest.approx(RATIO)
     assert s["ratio_max_rel_dev"] == pytest.approx(0.02)
-    # allowed: (K+1)/d + 1.96·√(2/(d − K − 1))
+    # allowed: (n+1)/d + 1.96·√(2/(d − n − 1))
     assert s["ratio_allowed"] == pytest.approx(11 / 2000 + 1.96 * np.sqrt(2 / 1989))
     assert f"Stage 1 (t ≤ {T1}, z(t) ≤ 1)" in f.message and ": True." in f.message
-    assert f"n·SNR² = {RATIO:.4f}" in f.message
+    assert f"m·SNR² = {RATIO:.4f}" in f.message
     assert f"{s['stage2_slope'][0]:.3f}" in f.message
 
 
@@ -369,7 +369,7 @@ def test_two_stage_disagrees_when_stage2_is_not_sublinear():
 
 
 def test_two_stage_disagrees_when_the_coefficient_ratio_is_off():
-    # γ/ρ̄ at 1.2·n·SNR²: a relative deviation of 0.2, three times the allowed 0.068
+    # γ/ρ̄ at 1.2·m·SNR²: a relative deviation of 0.2, three times the allowed 0.068
     claim, data = _data("promptfolio.two_stage_dynamics",
                         _stage_units(_saturating(np.random.default_rng(4)), ratio_scale=1.2))
     f = claim.judge(data)
@@ -380,7 +380,7 @@ def test_two_stage_disagrees_when_the_coefficient_ratio_is_off():
 
 
 # =========================================================================== real_features
-K_REAL = pf.REAL["n_clients"]
+N_REAL = pf.REAL["n"]
 
 
 def _real_units(rng, val_target, acc_peak, test_target=None):
@@ -393,13 +393,13 @@ def _real_units(rng, val_target, acc_peak, test_target=None):
     def moments(split, target):
         s_l = _s_local_for(target, m_g, m_l, s_g, rho)
         vals = {"m_global": m_g, "m_local": m_l, "s_global": s_g, "s_local": s_l, "s_cross": rho * s_g * s_l}
-        return {f"{split}_{k}": np.full((S, K_REAL), v) for k, v in vals.items()}
+        return {f"{split}_{k}": np.full((S, N_REAL), v) for k, v in vals.items()}
 
     def build(u):
         a = u.kwargs["alpha"]
-        acc = _tent(np.full((S, K_REAL), acc_peak[a]), 0.8, 0.2) + rng.normal(0, 0.003, (S, K_REAL, len(THETA)))
+        acc = _tent(np.full((S, N_REAL), acc_peak[a]), 0.8, 0.2) + rng.normal(0, 0.003, (S, N_REAL, len(THETA)))
         return {"acc": acc, **moments("val", val_target[a]), **moments("test", test_target[a]),
-                "n_test": np.full((S, K_REAL), 50.0)}
+                "n_test": np.full((S, N_REAL), 50.0)}
     return build
 
 

@@ -43,10 +43,10 @@ SIZES = {
 
 # --------------------------------------------------------------------------- measurement
 def measure_coefficients(config: dict, seeds: list[int], device: str = "cpu") -> dict[str, np.ndarray]:
-    """Per-seed client-averaged coefficients ``coef`` (S, K, 3) and realized Δ² ``spread2`` (S, K).
+    """Per-seed client-averaged coefficients ``coef`` (S, G, 3) and realized Δ² ``spread2`` (S, G).
 
     ``config``: the :class:`~fedtheory.simulators.byzantine.mean_estimation.MeanEstimationConfig` fields (lists for the
-    swept parameter: the K settings run as one batched call).
+    swept parameter: the G settings run as one batched call).
     """
     cfg = MeanEstimationConfig(**config)
     res = simulate_mean_estimation(cfg, seeds=seeds, device=device)
@@ -95,7 +95,7 @@ def _sweep_units(sizes, seed: int) -> dict[str, Unit]:
 
 
 def _sweep(data, attack: str, name: str, values: np.ndarray) -> dict[str, np.ndarray]:
-    """coef (S, K, 3) and spread2 (S, K) over the K values of one swept parameter."""
+    """coef (S, G, 3) and spread2 (S, G) over the G values of one swept parameter."""
     if name != "f":
         return data[f"{attack}/{name}"]
     parts = [data[f"{attack}/f={int(v)}"] for v in values]
@@ -118,7 +118,7 @@ def _exact_units(sizes, seed: int) -> dict[str, Unit]:
 def _exact_judge(data) -> Finding:
     lam = np.linspace(0, 1, data.sizes["lam_points"])
     step = lam[1] - lam[0]
-    curves = _curves(data["f0"]["coef"], lam)  # (S, K, L)
+    curves = _curves(data["f0"]["coef"], lam)  # (S, G, L)
     n, m, sigma = DEFAULTS["n"], DEFAULTS["m"], DEFAULTS["sigma"]
     # three σ_h, each a statement: each band and interval at 1 − 0.05/3, so that the verdict has a 5%
     # family-wise false-alarm rate (Bonferroni) when the formula is exact
@@ -190,7 +190,7 @@ def _tracking_judge(data) -> Finding:
     for attack in ATTACKS:
         for name, values in sweeps.items():
             d = _sweep(data, attack, name, values)
-            curves = _curves(d["coef"], lam)  # (S, K, L)
+            curves = _curves(d["coef"], lam)  # (S, G, L)
             point, lo, hi, boot = stats.bootstrap_argmin(curves, lam, data.sizes["bootstrap"])
             sets = _settings(name, values)
             k_low = np.array([kappa_lower_bound(s["n"], s["f"]) for s in sets])
@@ -379,8 +379,8 @@ def _extremes_judge(data) -> Finding:
         for name, values in sweeps.items():
             d = _sweep(data, attack, name, values)
             sets = _settings(name, values)
-            pred = np.array([_predict(**s, kappa=kappa_lower_bound(s["n"], s["f"])) for s in sets])  # (K,)
-            coef = d["coef"]  # (S, K, 3)
+            pred = np.array([_predict(**s, kappa=kappa_lower_bound(s["n"], s["f"])) for s in sets])  # (G,)
+            coef = d["coef"]  # (S, G, 3)
             err_star = coef[..., 0] + 2 * pred * coef[..., 1] + pred**2 * coef[..., 2]  # exact, off-grid
             err_0 = coef[..., 0]
             err_1 = coef[..., 0] + 2 * coef[..., 1] + coef[..., 2]

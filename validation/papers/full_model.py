@@ -35,18 +35,18 @@ from fedtheory.validation.harness.units import Unit, unit
 #: per budget: seeds, the federated runs (claims 1–3), the noise Monte Carlo (claim 1), Algorithm 1
 #: (claim 4) and bootstrap resamples
 SIZES = {
-    "quick": dict(seeds=2, fed=dict(clients=4, alpha=1.0, rounds=4, local_steps=5, batch_size=16, layers=(5,),
+    "quick": dict(seeds=2, fed=dict(n=4, alpha=1.0, rounds=4, local_steps=5, batch_size=16, layers=(5,),
                                     train_examples=2000, test_examples=500),
                   methods=("dp_lora", "ffa_lora", "rolora", "la_lora"), trials=100, sigmas=9,
-                  pers=dict(clients=6, alpha=3.0, m=32, steps=20, batch_size=8, layers=(5,), train_examples=2000,
+                  pers=dict(n=6, alpha=3.0, m=32, steps=20, batch_size=8, layers=(5,), train_examples=2000,
                             test_examples=500),
-                  lams=(0.0, 0.25, 0.5, 0.75, 1.0), byzantine=(0, 2), bootstrap=400),
-    "full": dict(seeds=5, fed=dict(clients=8, alpha=1.0, rounds=20, local_steps=10, batch_size=32, layers=None,
+                  lams=(0.0, 0.25, 0.5, 0.75, 1.0), fs=(0, 2), bootstrap=400),
+    "full": dict(seeds=5, fed=dict(n=8, alpha=1.0, rounds=20, local_steps=10, batch_size=32, layers=None,
                                    train_examples=4000, test_examples=1000),
                  methods=("dp_lora", "ffa_lora", "rolora", "la_lora", "la_lora_filter"), trials=200, sigmas=13,
-                 pers=dict(clients=10, alpha=3.0, m=64, steps=100, batch_size=16, layers=None, test_examples=1000,
+                 pers=dict(n=10, alpha=3.0, m=64, steps=100, batch_size=16, layers=None, test_examples=1000,
                            train_examples=4000),
-                 lams=tuple(np.round(np.linspace(0, 1, 11), 10)), byzantine=(0, 2, 3), bootstrap=2000),
+                 lams=tuple(np.round(np.linspace(0, 1, 11), 10)), fs=(0, 2, 3), bootstrap=2000),
 }
 #: one optimizer for every method (reset each round); AdamW because plain SGD on this head leaves
 #: the majority class only after many more steps than the quick budget has
@@ -339,18 +339,18 @@ def personalized_lora(config: dict, lams: list[float], seeds: list[int], device:
 
 
 def _pers_units(sizes, seed: int) -> dict[str, Unit]:
-    return {f"f={f}/seed={s}": unit(personalized_lora, config=dict(byzantine=f, **sizes["pers"]), lams=sizes["lams"],
+    return {f"f={f}/seed={s}": unit(personalized_lora, config=dict(f=f, **sizes["pers"]), lams=sizes["lams"],
                                     seeds=[s], label=f"Algorithm 1 on MiniLM f={f} seed={s}", cost=90)
-            for f in sizes["byzantine"] for s in _seeds(sizes, seed)}
+            for f in sizes["fs"] for s in _seeds(sizes, seed)}
 
 
 def _pers_judge(data) -> Finding:
     sz = data.sizes
     seeds, lams = list(_seeds(sz, data.seed)), np.asarray(sz["lams"])
-    n, m = sz["pers"]["clients"], sz["pers"]["m"]
+    n, m = sz["pers"]["n"], sz["pers"]["m"]
     rows, ok, curves = {}, [], {}
     step = float(np.diff(lams).max())
-    for i, f in enumerate(sz["byzantine"]):
+    for i, f in enumerate(sz["fs"]):
         units = [data[f"f={f}/seed={s}"] for s in seeds]
         acc = np.stack([u["accuracy"] for u in units])  # (S, Λ, h)
         pred = np.stack([lambda_star_classification(int(u["pdim"]), m, u["phi"], f, n, float(u["G2"]))
@@ -383,13 +383,13 @@ def _pers_draw(data, finding: Finding) -> list[Figure]:
     sz = data.sizes
     lams = np.asarray(sz["lams"])
     fig_, ax = plt.subplots(figsize=(6, 3.8))
-    for i, f in enumerate(sz["byzantine"]):
+    for i, f in enumerate(sz["fs"]):
         curve, lo_c, hi_c = finding.curves[f]
         fig.plot_measured(ax, lams, curve, lo_c, hi_c, f"f = {f} measured", color=f"C{i}", line=True)
         p_mean = finding.facts[f"f={f}"]["lambda_star"]
         ax.axvline(p_mean, color=f"C{i}", ls="--", lw=1, label=f"f = {f}: predicted λ* = {p_mean:.2f}")
     ax.set(xlabel="λ", ylabel="personalized test accuracy",
-           title=f"Algorithm 1 on MiniLM LoRA (n = {sz['pers']['clients']}, m = {sz['pers']['m']})")
+           title=f"Algorithm 1 on MiniLM LoRA (n = {sz['pers']['n']}, m = {sz['pers']['m']})")
     ax.legend(fontsize=7)
     return [Figure("personalization", fig_, None,
                    {"pers": sz["pers"], "lams": lams, "seeds": list(_seeds(sz, data.seed))})]

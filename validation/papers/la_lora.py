@@ -191,30 +191,30 @@ def bilinear_noise(method: str, steps: int, seeds: list[int], device: str = "cpu
     return {"quad2": q.pow(2).sum((1, 2)).cpu().numpy()}
 
 
-DIFF_SETTINGS = [(method, K) for method in ("la_lora", "dp_lora") for K in (1, 2, 4)]
+DIFF_SETTINGS = [(method, T) for method in ("la_lora", "dp_lora") for T in (1, 2, 4)]  # T: local steps
 
 
 def _diff_units(sizes, seed: int) -> dict[str, Unit]:
-    return {f"{m}/K={K}": unit(bilinear_noise, method=m, steps=K, seeds=_seeds(seed, sizes["difference_seeds"]),
-                               label=f"second difference {m} K={K}") for m, K in DIFF_SETTINGS}
+    return {f"{m}/T={T}": unit(bilinear_noise, method=m, steps=T, seeds=_seeds(seed, sizes["difference_seeds"]),
+                               label=f"second difference {m} T={T}") for m, T in DIFF_SETTINGS}
 
 
 def _diff_judge(data) -> Finding:
     cfg = DPLoRAConfig(**DIFF_CONFIG)
-    es = cfg.lr * cfg.noise_multiplier * cfg.clip / (cfg.sample_rate * cfg.n_per_client)
+    es = cfg.lr * cfg.noise_multiplier * cfg.clip / (cfg.sample_rate * cfg.m)
     rows, ok, pvals = {}, [], []
-    for method, K in DIFF_SETTINGS:
-        q2 = data[f"{method}/K={K}"]["quad2"]
-        tb, ta = noisy_updates(method, K)
-        pred = float(accumulated_noise_norms2(es, cfg.d, cfg.d, cfg.r, 0, 0, tb, ta)["NB_NA"]) / cfg.clients**2
+    for method, T in DIFF_SETTINGS:
+        q2 = data[f"{method}/T={T}"]["quad2"]
+        tb, ta = noisy_updates(method, T)
+        pred = float(accumulated_noise_norms2(es, cfg.d, cfg.d, cfg.r, 0, 0, tb, ta)["NB_NA"]) / cfg.n**2
         if pred == 0:
             good = bool(q2.max() <= 1e-20 + 1e-10 * es**4)
-            rows[f"{method}/K={K}"] = dict(predicted=0.0, measured_max=float(q2.max()), exact_zero=good)
+            rows[f"{method}/T={T}"] = dict(predicted=0.0, measured_max=float(q2.max()), exact_zero=good)
             ok.append(good)
         else:
             mean, lo, hi = stats.mean_ci(q2 / pred)
             pvals.append(stats.t_pvalue(q2 / pred - 1, "two-sided"))
-            rows[f"{method}/K={K}"] = dict(predicted=pred, ratio=float(mean), ratio_ci=[float(lo), float(hi)])
+            rows[f"{method}/T={T}"] = dict(predicted=pred, ratio=float(mean), ratio_ci=[float(lo), float(hi)])
     adj = stats.holm(pvals)
     ok.append(bool(adj.min() > 0.05))  # family-wise 5% over the configurations with a nonzero prediction
     msg = "; ".join(f"{k}: " + ((f"exactly 0 (max {v['measured_max']:.1e})" if v["exact_zero"] else
@@ -223,7 +223,7 @@ def _diff_judge(data) -> Finding:
                     for k, v in rows.items())
     msg += (f". Ratio = 1 tested by two-sided t-tests, Holm-corrected (smallest adjusted p {adj.min():.2f}). The "
             "prediction ignores the feedback of noise through later gradients (higher order in η); "
-            "with K = 4 steps a ratio off 1 measures that feedback.")
+            "with T = 4 local steps a ratio off 1 measures that feedback.")
     return Finding(Verdict.AGREES if all(ok) else Verdict.DISAGREES, rows, msg)
 
 
@@ -247,8 +247,9 @@ register(Claim(
     "Alternating updates: no quadratic noise term per step, an η² term per B→A pair",
     "In one federated round of DP-SGD on the synthetic task, the part of the averaged product B̄Ā that is bilinear "
     "in the B-noise and the A-noise (a second difference over switching each factor's noise off, common random "
-    "numbers otherwise) is exactly 0 after one alternating step and has E‖·‖² = T_B·T_A·(ησ_eff)⁴·d²r/P² after "
-    "T_B noisy B-steps and T_A noisy A-steps (simultaneous: T_B = T_A = K; alternating: ⌈K/2⌉, ⌊K/2⌋).",
+    "numbers otherwise) is exactly 0 after one alternating step and has E‖·‖² = T_B·T_A·(ησ_eff)⁴·d²r/n² (n clients) "
+    "after T_B noisy B-steps and T_A noisy A-steps of T local steps (simultaneous: T_B = T_A = T; alternating: "
+    "⌈T/2⌉, ⌊T/2⌋).",
     SIZES, _diff_units, _diff_judge, _diff_draw, formulas=(noisy_updates, accumulated_noise_norms2),
 ))
 
@@ -523,7 +524,7 @@ register(Claim(
 
 
 # --------------------------------------------------------------------------- claim 5
-SENSING = [dict(P=P, eta=eta) for P in (1, 2, 4) for eta in (0.1, 0.3)]
+SENSING = [dict(n=n, eta=eta) for n in (1, 2, 4) for eta in (0.1, 0.3)]  # n clients/blocks (the paper's P)
 
 
 def sensing_runs(settings: list[dict], seeds: list[int]) -> dict[str, np.ndarray]:
@@ -552,8 +553,8 @@ def _sensing_judge(data, reading: str) -> Finding:
         worst = float(np.nanmax(ratio))
         # the RIP constant δ_r is only bracketed; where δ_r ≥ 1 the theorem says nothing (no bound)
         grid = np.linspace(lo_d, min(hi_d, 0.999), 200) if lo_d < 1 else np.empty(0)
-        in_cond = s["eta"] <= sensing_step_limit(grid, s["P"]) if grid.size else np.empty(0, bool)
-        bound = np.asarray(sensing_contraction(s["eta"], grid, s["P"], reading))[in_cond] if grid.size else grid
+        in_cond = s["eta"] <= sensing_step_limit(grid, s["n"]) if grid.size else np.empty(0, bool)
+        bound = np.asarray(sensing_contraction(s["eta"], grid, s["n"], reading))[in_cond] if grid.size else grid
         unbounded = hi_d >= 1  # part of the bracket carries no bound: 'violated' cannot be shown
         if lo_d >= 1:
             v = "vacuous (δ_r ≥ 1 across the bracket: no bound)"
@@ -568,7 +569,7 @@ def _sensing_judge(data, reading: str) -> Finding:
         else:
             v = "inconclusive (depends on the unknown δ_r)"
         verdicts.append(v)
-        rows[f"P={s['P']},eta={s['eta']}"] = dict(max_ratio=worst, median_ratio=float(np.nanmedian(ratio)),
+        rows[f"n={s['n']},eta={s['eta']}"] = dict(max_ratio=worst, median_ratio=float(np.nanmedian(ratio)),
                                                   bound_range=[float(bound.min()), float(bound.max())] if bound.size else None,
                                                   delta_bracket=[lo_d, hi_d], verdict=v)
         points.append(dict(max=np.nanmax(ratio, 1), median=np.nanmedian(ratio, 1), bound=bound))
@@ -597,7 +598,7 @@ def _sensing_draw(data, finding: Finding) -> list[Figure]:
         if p["bound"].size:
             ax.vlines(i, p["bound"].min(), min(p["bound"].max(), 2), color="k", lw=4, alpha=0.5,
                       label="(1−η_c)², δ ∈ bracket" if i == 0 else None)
-    ax.set_xticks(range(len(SENSING)), [f"P={s['P']}\nη={s['eta']}" for s in SENSING], fontsize=7)
+    ax.set_xticks(range(len(SENSING)), [f"n={s['n']}\nη={s['eta']}" for s in SENSING], fontsize=7)
     ax.set(ylabel="L_{k+1}/L_k", title=f"Matrix sensing, {reading} reading of η_c", ylim=(0, 2))
     ax.legend(fontsize=7)
     return [Figure(f"sensing_{reading}", fig_, None, {"settings": SENSING})]
@@ -605,15 +606,15 @@ def _sensing_draw(data, finding: Finding) -> list[Figure]:
 
 register(Claim(
     "la-lora.sensing_rate_published",
-    "Matrix sensing: per-step contraction (1 − η_c)², η_c as extracted (with the factor P)",
-    "With η_c = 2P(1−δ_r)(η − η²(1+δ_r+1/P)/2) and η ≤ 1/(1+δ_r+1/P), every alternating preconditioned step "
-    "contracts the sensing loss by at least (1 − η_c)² (appendix Eq. 42).",
+    "Matrix sensing: per-step contraction (1 − η_c)², η_c as extracted (with the factor n)",
+    "With n clients/blocks (the paper's P), η_c = 2n(1−δ_r)(η − η²(1+δ_r+1/n)/2) and η ≤ 1/(1+δ_r+1/n), every "
+    "alternating preconditioned step contracts the sensing loss by at least (1 − η_c)² (appendix Eq. 42).",
     SIZES, _sensing_units, lambda data: _sensing_judge(data, "published"), _sensing_draw, formulas=(sensing_contraction, sensing_step_limit),
 ))
 
 register(Claim(
     "la-lora.sensing_rate_normalized",
-    "Matrix sensing: per-step contraction (1 − η_c)², η_c without the factor P",
-    "The same bound with η_c = 2(1−δ_r)(η − η²(1+δ_r+1/P)/2) (a 1/P normalisation of the client sum).",
+    "Matrix sensing: per-step contraction (1 − η_c)², η_c without the factor n",
+    "The same bound with η_c = 2(1−δ_r)(η − η²(1+δ_r+1/n)/2) (a 1/n normalisation of the sum over the n clients).",
     SIZES, _sensing_units, lambda data: _sensing_judge(data, "normalized"), _sensing_draw, formulas=(sensing_contraction, sensing_step_limit),
 ))

@@ -1,13 +1,14 @@
 r"""Claims of arXiv 2409.19610 (PromptFolio) on the Gaussian signal/noise model.
 
-Measurement: :func:`fedtheory.simulators.promptfolio.prompt_learning.simulate_promptfolio` — K clients, global prompt by
-FedAvg, local prompts, mixed as p_θ = (1−θ)p_G + θp_L, test accuracy on fresh examples.
+Measurement: :func:`fedtheory.simulators.promptfolio.prompt_learning.simulate_promptfolio` — n clients (the paper's
+K) with m examples each (the paper's n), global prompt by FedAvg, local prompts, mixed as
+p_θ = (1−θ)p_G + θp_L, test accuracy on fresh examples.
 Prediction: :mod:`fedtheory.theory.portfolio` (Φ(m/s), θ*) from the trained prompts' m, s and ρ, and
-:mod:`fedtheory.theory.feature_learning` (stage-1 rates, n·SNR², the a-priori θ* = h/(K(1−h)+h)).
+:mod:`fedtheory.theory.feature_learning` (stage-1 rates, m·SNR², the a-priori θ* = h/(n(1−h)+h)).
 
-Configuration: the reference's defaults (d = 2000, σ_p = 1, n = 20, η = 1/(σ_p²d), R = 50, E = 5,
-K ∈ {5, 10, 20}, h ∈ {0.2, 0.5, 0.8}) except SNR = 0.05 instead of 0.08: at 0.08 the global prompt of
-K = 20, h = 0.2 has S_G = √K(1−h+h/K)·√(nd)·SNR² = 4.6, an accuracy of 1 − 2·10⁻⁶ that no test set
+Configuration: the reference's defaults (d = 2000, σ_p = 1, m = 20, η = 1/(σ_p²d), R = 50, E = 5,
+n ∈ {5, 10, 20}, h ∈ {0.2, 0.5, 0.8}) except SNR = 0.05 instead of 0.08: at 0.08 the global prompt of
+n = 20, h = 0.2 has S_G = √n(1−h+h/n)·√(md)·SNR² = 4.6, an accuracy of 1 − 2·10⁻⁶ that no test set
 resolves; at 0.05 all accuracies lie in [0.65, 0.97].
 """
 
@@ -36,8 +37,8 @@ from fedtheory.validation.harness.figures import Figure
 from fedtheory.validation.harness.records import Finding, Verdict
 from fedtheory.validation.harness.units import Unit, unit
 
-DEFAULTS = dict(d=2000, sigma_p=1.0, n=20, snr=0.05, rounds=50, local_steps=5)
-KS = (5, 10, 20)
+DEFAULTS = dict(d=2000, sigma_p=1.0, m=20, snr=0.05, rounds=50, local_steps=5)
+NS = (5, 10, 20)
 HS = (0.2, 0.5, 0.8)
 #: sizes per budget: seeds, bootstrap resamples, test examples per client
 SIZES = {
@@ -47,14 +48,14 @@ SIZES = {
 
 
 # --------------------------------------------------------------------------- measurement
-def _config(K: int, n_test: int) -> PromptFolioConfig:
-    return PromptFolioConfig(**DEFAULTS, K=K, h=list(HS), n_test=n_test)
+def _config(n: int, n_test: int) -> PromptFolioConfig:
+    return PromptFolioConfig(**DEFAULTS, n=n, h=list(HS), n_test=n_test)
 
 
-def gaussian_prompts(K: int, n_test: int, seeds: list[int], device: str = "cpu") -> dict[str, np.ndarray]:
-    """Per-seed arrays of one K (all h at once); see :class:`fedtheory.simulators.promptfolio.prompt_learning.PromptFolioResult`."""
-    r = simulate_promptfolio(_config(K, n_test), seeds=seeds, device=device)
-    ratio = r.gamma_local[..., 1:] / r.rho_local[..., 1:]  # (S, H, K, T)
+def gaussian_prompts(n: int, n_test: int, seeds: list[int], device: str = "cpu") -> dict[str, np.ndarray]:
+    """Per-seed arrays of one n (all h at once); see :class:`fedtheory.simulators.promptfolio.prompt_learning.PromptFolioResult`."""
+    r = simulate_promptfolio(_config(n, n_test), seeds=seeds, device=device)
+    ratio = r.gamma_local[..., 1:] / r.rho_local[..., 1:]  # (S, H, n, T)
     steps = torch.arange(1, r.gamma_local.shape[-1], dtype=r.gamma_local.dtype)
     growth = r.gamma_local[..., 1:] / steps  # γ(t)/t, compared with the stage-1 rate
     out = {k: getattr(r, k) for k in ("acc", "m_global", "m_local", "s_global", "s_local", "s_cross",
@@ -68,17 +69,17 @@ def gaussian_prompts(K: int, n_test: int, seeds: list[int], device: str = "cpu")
     return {k: v.double().cpu().numpy() for k, v in out.items()}
 
 
-def _gaussian_unit(sizes, seed: int, K: int) -> Unit:
-    return unit(gaussian_prompts, K=K, n_test=sizes["n_test"], seeds=range(seed, seed + sizes["seeds"]),
-                label=f"promptfolio K={K}", cost=2 * K)
+def _gaussian_unit(sizes, seed: int, n: int) -> Unit:
+    return unit(gaussian_prompts, n=n, n_test=sizes["n_test"], seeds=range(seed, seed + sizes["seeds"]),
+                label=f"promptfolio n={n}", cost=2 * n)
 
 
 def _gaussian_units(sizes, seed: int) -> dict[str, Unit]:
-    return {f"K={K}": _gaussian_unit(sizes, seed, K) for K in KS}
+    return {f"n={n}": _gaussian_unit(sizes, seed, n) for n in NS}
 
 
 def _all(data) -> dict[int, dict[str, np.ndarray]]:
-    return {K: data[f"K={K}"] for K in KS}
+    return {n: data[f"n={n}"] for n in NS}
 
 
 def _rho(d: dict[str, np.ndarray]) -> np.ndarray:
@@ -86,7 +87,7 @@ def _rho(d: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _predicted_curves(d: dict[str, np.ndarray], theta: np.ndarray, coef: bool = False) -> np.ndarray:
-    """Φ(m(θ)/s(θ)) per (S, H, K, Θ) from the trained prompts (``coef``: s from ρ coefficients only)."""
+    """Φ(m(θ)/s(θ)) per (S, H, n, Θ) from the trained prompts (``coef``: s from ρ coefficients only)."""
     sg, sl = (d["s_global_coef"], d["s_local_coef"]) if coef else (d["s_global"], d["s_local"])
     rho = np.clip(d["s_cross"] / (sg * sl), -1 + 1e-12, 1 - 1e-12) if coef else _rho(d)
     args = [a[..., None] for a in (d["m_global"], d["m_local"], sg, sl, rho)]
@@ -99,66 +100,66 @@ def _theta_star(d: dict[str, np.ndarray], rho: np.ndarray | float) -> np.ndarray
 
 # --------------------------------------------------------------------------- claim 1
 THETA = np.linspace(0, 1, 21)
-CONFIG = {**DEFAULTS, "K": KS, "h": HS}
+CONFIG = {**DEFAULTS, "n": NS, "h": HS}
 
 
 def _sharpe_judge(data) -> Finding:
     all_ = _all(data)
     n_test = data.sizes["n_test"]
     pvals, rows, panels = [], {}, {}
-    for K in KS:
-        d = all_[K]
+    for n in NS:
+        d = all_[n]
         S = d["acc"].shape[0]
-        pred = _predicted_curves(d, THETA)  # (S, H, K, Θ)
+        pred = _predicted_curves(d, THETA)  # (S, H, n, Θ)
         pred_coef = _predicted_curves(d, THETA, coef=True)
         ts = _theta_star(d, _rho(d))
         for j, h in enumerate(HS):
             meas = d["acc"][:, j].mean((0, 1))
             p = pred[:, j].mean((0, 1))
-            se = np.sqrt((pred[:, j] * (1 - pred[:, j]) / n_test).sum((0, 1))) / (S * K)
+            se = np.sqrt((pred[:, j] * (1 - pred[:, j]) / n_test).sum((0, 1))) / (S * n)
             z = (meas - p) / se
             pvals.append(2 * norm.sf(np.abs(z)))
             _, lo, hi = stats.mean_ci(d["acc"][:, j].mean(1))
             coef_curve = pred_coef[:, j].mean((0, 1))
-            panels[(K, h)] = dict(meas=meas, lo=lo, hi=hi, pred=p, pred_coef=coef_curve, se=se,
+            panels[(n, h)] = dict(meas=meas, lo=lo, hi=hi, pred=p, pred_coef=coef_curve, se=se,
                                   theta_star=float(ts[:, j].mean()), best=float(THETA[np.argmax(meas)]))
-            rows[f"K={K},h={h}"] = dict(max_abs_z=float(np.abs(z).max()), max_abs_gap=float(np.abs(meas - p).max()),
+            rows[f"n={n},h={h}"] = dict(max_abs_z=float(np.abs(z).max()), max_abs_gap=float(np.abs(meas - p).max()),
                                         coef_only_max_gap=float(np.abs(coef_curve - p).max()),
                                         acc_global=float(meas[0]), acc_local=float(meas[-1]), acc_best=float(meas.max()))
     adj = stats.holm(np.concatenate(pvals))
     ok = bool(adj.min() > 0.05)
-    msg = (f"{'No' if ok else int((adj <= 0.05).sum())} of {adj.size} (K, h, θ) cells "
+    msg = (f"{'No' if ok else int((adj <= 0.05).sum())} of {adj.size} (n, h, θ) cells "
            f"{'deviates' if ok else 'deviate'} from Φ(m/s) at the 5% family-wise level (Holm). "
-           "SE per cell: the binomial error of the client test sets, √(Σ a(1−a)/N)/(S·K). "
+           "SE per cell: the binomial error of the client test sets, √(Σ a(1−a)/N)/(S·n). "
            "The dotted line replaces s by the coefficient-only spread σ_p(Σρ²/‖ξ‖²)^{1/2} (cross terms ⟨ξ_i, ξ_j⟩ ignored).")
     return Finding(Verdict.AGREES if ok else Verdict.DISAGREES, {"cells": rows, "min_holm_p": float(adj.min())}, msg,
                    curves={"panels": panels})
 
 
 def _sharpe_draw(data, finding: Finding) -> list[Figure]:
-    fig_, axes = plt.subplots(len(KS), len(HS), figsize=(4 * len(HS), 3.0 * len(KS)), squeeze=False)
+    fig_, axes = plt.subplots(len(NS), len(HS), figsize=(4 * len(HS), 3.0 * len(NS)), squeeze=False)
     table = {"theta": THETA}
-    for i, K in enumerate(KS):
+    for i, n in enumerate(NS):
         for j, h in enumerate(HS):
-            p = finding.curves["panels"][(K, h)]
+            p = finding.curves["panels"][(n, h)]
             ax = axes[i, j]
             fig.plot_measured(ax, THETA, p["meas"], p["lo"], p["hi"], "test accuracy (95% CI over seeds)")
             fig.plot_theory(ax, THETA, p["pred"], "Φ(m/s), trained prompts", color="k")
             fig.plot_theory(ax, THETA, p["pred_coef"], "Φ(m/s), s from ρ only", color="C2", ls=":")
             ax.axvline(p["theta_star"], color="k", ls="--", lw=1, label=f"θ* = {p['theta_star']:.3f}")
             ax.axvline(p["best"], color="C3", ls="-.", lw=1, label=f"best θ = {p['best']:.2f}")
-            ax.set(title=f"K = {K}, h = {h}", xlabel="θ (0 = global, 1 = local)", ylabel="accuracy")
+            ax.set(title=f"n = {n} clients, h = {h}", xlabel="θ (0 = global, 1 = local)", ylabel="accuracy")
             ax.legend(fontsize=6)
-            table |= {f"K{K}_h{h}_measured": p["meas"], f"K{K}_h{h}_predicted": p["pred"], f"K{K}_h{h}_se": p["se"]}
+            table |= {f"n{n}_h{h}_measured": p["meas"], f"n{n}_h{h}_predicted": p["pred"], f"n{n}_h{h}_se": p["se"]}
     return [Figure("portfolio_accuracy_vs_theta", fig_, table, {**CONFIG, "n_test": data.sizes["n_test"]})]
 
 
 register(Claim(
     "promptfolio.accuracy_follows_sharpe",
     "Accuracy against θ follows Φ(m(θ)/s(θ))",
-    "For every K ∈ {5, 10, 20}, h ∈ {0.2, 0.5, 0.8} and θ on a 0.05 grid, the test accuracy of the mixed prompt "
-    "p_θ = (1−θ)p_G + θp_L equals Φ(m(θ)/s(θ)) computed from the trained prompts, within the binomial error of "
-    "the test sets (z-test per cell, Holm-corrected over all cells).",
+    "For every number of clients n ∈ {5, 10, 20}, h ∈ {0.2, 0.5, 0.8} and θ on a 0.05 grid, the test accuracy "
+    "of the mixed prompt p_θ = (1−θ)p_G + θp_L equals Φ(m(θ)/s(θ)) computed from the trained prompts, within the "
+    "binomial error of the test sets (z-test per cell, Holm-corrected over all cells).",
     SIZES, _gaussian_units, _sharpe_judge, _sharpe_draw, formulas=(portfolio_accuracy, theta_star),
 ))
 
@@ -172,24 +173,24 @@ def _best_theta(d: dict[str, np.ndarray], n_boot: int):
 def _theta_star_judge(data) -> Finding:
     step = THETA[1] - THETA[0]
     rows, within, within_0, within_s1 = {}, [], [], []
-    for K, d in _all(data).items():
+    for n, d in _all(data).items():
         point, lo, hi, _ = _best_theta(d, data.sizes["bootstrap"])
         ts = _theta_star(d, _rho(d)).mean((0, 2))
         ts0 = _theta_star(d, 0.0).mean((0, 2))
         for j, h in enumerate(HS):
             tol = step + (hi[j] - lo[j]) / 2
-            s1 = stage1_theta_star(K, h)
+            s1 = stage1_theta_star(n, h)
             within.append(abs(point[j] - ts[j]) <= tol + 1e-12)
             within_0.append(abs(point[j] - ts0[j]) <= tol + 1e-12)
             within_s1.append(abs(point[j] - s1) <= tol + 1e-12)
-            rows[f"K={K},h={h}"] = dict(best_theta=float(point[j]), best_theta_ci=[float(lo[j]), float(hi[j])],
+            rows[f"n={n},h={h}"] = dict(best_theta=float(point[j]), best_theta_ci=[float(lo[j]), float(hi[j])],
                                         theta_star=float(ts[j]), theta_star_rho0=float(ts0[j]),
                                         theta_star_stage1=float(s1), tolerance=float(tol),
-                                        rho=float(_rho(d)[:, j].mean()), rho_stage1=float(K**-0.5))
+                                        rho=float(_rho(d)[:, j].mean()), rho_stage1=float(n**-0.5))
     ok = all(within)
     msg = (f"θ* (measured ρ) within tolerance in {sum(within)}/{len(within)} configurations; "
            f"independent-assets θ* (ρ = 0, our reading of the abstract) in {sum(within_0)}/{len(within_0)}; "
-           f"a-priori stage-1 θ* = h/(K(1−h)+h) in {sum(within_s1)}/{len(within_s1)}. "
+           f"a-priori stage-1 θ* = h/(n(1−h)+h) in {sum(within_s1)}/{len(within_s1)}. "
            "Tolerance: grid step 0.05 + half-width of the 95% seed-bootstrap interval of the best θ.")
     return Finding(Verdict.AGREES if ok else Verdict.DISAGREES, {"configs": rows}, msg)
 
@@ -208,7 +209,7 @@ def _theta_star_draw(data, finding: Finding) -> list[Figure]:
     ax.plot([0, 1], [0, 1], "k-", lw=1, label="y = x")
     ax.fill_between([0, 1], [-step, 1 - step], [step, 1 + step], color="0.8", alpha=0.5, label="± one grid step")
     ax.set(xlabel="predicted θ*", ylabel="measured best θ (95% bootstrap CI)", xlim=(-0.02, 0.8), ylim=(-0.02, 0.8),
-           title="PromptFolio: best mixing coefficient, 9 (K, h) configurations")
+           title="PromptFolio: best mixing coefficient, 9 (n, h) configurations")
     ax.legend(fontsize=7)
     table = {k: np.array([r[k] for r in rows.values()])
              for k in ("best_theta", "theta_star", "theta_star_rho0", "theta_star_stage1")}
@@ -218,25 +219,25 @@ def _theta_star_draw(data, finding: Finding) -> list[Figure]:
 register(Claim(
     "promptfolio.theta_star_matches_best",
     "The empirical best θ agrees with θ*",
-    "In every (K, h) configuration the θ maximizing the measured test accuracy equals the closed-form θ* "
+    "In every (n, h) configuration the θ maximizing the measured test accuracy equals the closed-form θ* "
     "(maximum Sharpe ratio, with the measured correlation ρ of the two prompts) within one grid step (0.05) plus "
     "the seed-bootstrap half-width. The independent-assets reading (ρ = 0) and the a-priori stage-1 "
-    "θ* = h/(K(1−h)+h) are reported beside it.",
+    "θ* = h/(n(1−h)+h) are reported beside it.",
     SIZES, _gaussian_units, _theta_star_judge, _theta_star_draw, formulas=(theta_star, stage1_theta_star),
 ))
 
 
 # --------------------------------------------------------------------------- claim 3
 def _trends_judge(data) -> Finding:
-    best = np.zeros((len(KS), len(HS)))
+    best = np.zeros((len(NS), len(HS)))
     boot_all = []
     pred = np.zeros_like(best)
     gains, verdicts = {}, []
-    for i, (K, d) in enumerate(_all(data).items()):
+    for i, (n, d) in enumerate(_all(data).items()):
         point, _, _, boot = _best_theta(d, data.sizes["bootstrap"])
         best[i], pred[i] = point, _theta_star(d, _rho(d)).mean((0, 2))
         boot_all.append(boot)  # (B, H)
-        ts = _theta_star(d, _rho(d))  # (S, H, K)
+        ts = _theta_star(d, _rho(d))  # (S, H, n)
         pc = _predicted_curves(d, THETA)
         for j, h in enumerate(HS):
             idx = np.abs(THETA[None, :] - ts[:, j, :, None]).argmin(-1)  # nearest grid point per client
@@ -251,32 +252,32 @@ def _trends_judge(data) -> Finding:
             consistent = bool(glo <= p_gain <= ghi)
             if interior:
                 verdicts.append(beats or consistent)
-            gains[f"K={K},h={h}"] = dict(gain=float(g), gain_ci=[float(glo), float(ghi)], predicted_gain=p_gain,
+            gains[f"n={n},h={h}"] = dict(gain=float(g), gain_ci=[float(glo), float(ghi)], predicted_gain=p_gain,
                                          interior_theta_star=interior, beats_both=beats)
-    boot_all = np.stack(boot_all, 1)  # (B, K, H)
+    boot_all = np.stack(boot_all, 1)  # (B, n, H)
     # reversal: an adjacent pair significantly in the wrong order (one-sided bootstrap p, Holm over all pairs)
-    dK = boot_all[:, 1:] - boot_all[:, :-1]  # should be <= 0
+    dN = boot_all[:, 1:] - boot_all[:, :-1]  # should be <= 0
     dH = boot_all[:, :, 1:] - boot_all[:, :, :-1]  # should be >= 0
-    reversal_p = {f"best θ rises from K={KS[i]} to K={KS[i + 1]} at h={h}": stats.bootstrap_pvalue(dK[:, i, j], "greater")
-                  for i in range(len(KS) - 1) for j, h in enumerate(HS)}
-    reversal_p |= {f"best θ falls from h={HS[j]} to h={HS[j + 1]} at K={K}": stats.bootstrap_pvalue(dH[:, i, j], "less")
-                   for i, K in enumerate(KS) for j in range(len(HS) - 1)}
+    reversal_p = {f"best θ rises from n={NS[i]} to n={NS[i + 1]} at h={h}": stats.bootstrap_pvalue(dN[:, i, j], "greater")
+                  for i in range(len(NS) - 1) for j, h in enumerate(HS)}
+    reversal_p |= {f"best θ falls from h={HS[j]} to h={HS[j + 1]} at n={n}": stats.bootstrap_pvalue(dH[:, i, j], "less")
+                   for i, n in enumerate(NS) for j in range(len(HS) - 1)}
     found = stats.significant(reversal_p)
-    rev_K = sum(" K=" in r.split(" at ")[0] for r in found)
-    rev_H = len(found) - rev_K
-    mono_K = int((np.diff(best, axis=0) <= 0).sum())
+    rev_n = sum(" n=" in r.split(" at ")[0] for r in found)
+    rev_H = len(found) - rev_n
+    mono_n = int((np.diff(best, axis=0) <= 0).sum())
     mono_H = int((np.diff(best, axis=1) >= 0).sum())
     rho_s, p_s = stats.spearman(pred.ravel(), best.ravel())
-    ok_trend = rev_K == 0 and rev_H == 0 and rho_s > 0 and p_s < 0.05
+    ok_trend = rev_n == 0 and rev_H == 0 and rho_s > 0 and p_s < 0.05
     ok = ok_trend and all(verdicts)
-    msg = (f"Best θ non-increasing in K in {mono_K}/{dK.shape[1] * dK.shape[2]} adjacent pairs and non-decreasing in h "
-           f"in {mono_H}/{dH.shape[1] * dH.shape[2]}; significant reversals {rev_K} (K) and {rev_H} (h) (one-sided bootstrap, "
+    msg = (f"Best θ non-increasing in n in {mono_n}/{dN.shape[1] * dN.shape[2]} adjacent pairs and non-decreasing in h "
+           f"in {mono_H}/{dH.shape[1] * dH.shape[2]}; significant reversals {rev_n} (n) and {rev_H} (h) (one-sided bootstrap, "
            f"Holm over {len(reversal_p)} pairs{': ' + '; '.join(found) if found else ''}); Spearman(θ*, best θ) = "
            f"{rho_s:.2f} (p = {p_s:.2g}). Mixture beats both prompts significantly in "
            f"{sum(r['beats_both'] for r in gains.values())}/{len(gains)} configurations; of those with interior θ*, "
            f"{sum(verdicts)}/{len(verdicts)} beat both or match the predicted gain (paired 95% t-interval over seeds).")
     verdict = Verdict.AGREES if ok else (Verdict.QUALITATIVE if ok_trend else Verdict.DISAGREES)
-    return Finding(verdict, {"gains": gains, "spearman": rho_s, "reversals_K": rev_K, "reversals_h": rev_H,
+    return Finding(verdict, {"gains": gains, "spearman": rho_s, "reversals_n": rev_n, "reversals_h": rev_H,
                              "reversals": found}, msg,
                    curves={"best": best, "pred": pred})
 
@@ -285,15 +286,15 @@ def _trends_draw(data, finding: Finding) -> list[Figure]:
     best, pred = finding.curves["best"], finding.curves["pred"]
     fig_, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for j, h in enumerate(HS):
-        fig.plot_theory(axes[0], KS, pred[:, j], f"θ*, h = {h}", color=f"C{j}")
-        axes[0].plot(KS, best[:, j], "o", color=f"C{j}", label=f"best θ, h = {h}")
-        axes[0].plot(KS, [stage1_theta_star(K, h) for K in KS], ":", color=f"C{j}")
-    for i, K in enumerate(KS):
-        fig.plot_theory(axes[1], HS, pred[i], f"θ*, K = {K}", color=f"C{i + 3}")
-        axes[1].plot(HS, best[i], "o", color=f"C{i + 3}", label=f"best θ, K = {K}")
-        axes[1].plot(HS, [stage1_theta_star(K, h) for h in HS], ":", color=f"C{i + 3}")
-    axes[0].set(xlabel="clients K", ylabel="θ", xscale="log", title="θ against K (dotted: stage-1 a priori)")
-    axes[0].set_xticks(KS, [str(K) for K in KS])
+        fig.plot_theory(axes[0], NS, pred[:, j], f"θ*, h = {h}", color=f"C{j}")
+        axes[0].plot(NS, best[:, j], "o", color=f"C{j}", label=f"best θ, h = {h}")
+        axes[0].plot(NS, [stage1_theta_star(n, h) for n in NS], ":", color=f"C{j}")
+    for i, n in enumerate(NS):
+        fig.plot_theory(axes[1], HS, pred[i], f"θ*, n = {n}", color=f"C{i + 3}")
+        axes[1].plot(HS, best[i], "o", color=f"C{i + 3}", label=f"best θ, n = {n}")
+        axes[1].plot(HS, [stage1_theta_star(n, h) for h in HS], ":", color=f"C{i + 3}")
+    axes[0].set(xlabel="clients n", ylabel="θ", xscale="log", title="θ against n (dotted: stage-1 a priori)")
+    axes[0].set_xticks(NS, [str(n) for n in NS])
     axes[0].minorticks_off()
     axes[1].set(xlabel="heterogeneity h", ylabel="θ", title="θ against h (dotted: stage-1 a priori)")
     for ax in axes:
@@ -303,8 +304,8 @@ def _trends_draw(data, finding: Finding) -> list[Figure]:
 
 register(Claim(
     "promptfolio.trends_and_advantage",
-    "θ* falls with K, rises with h; the portfolio beats both prompts",
-    "The measured best θ falls as K grows (at each h) and rises with h (at each K), as θ* does; and wherever the "
+    "θ* falls with n, rises with h; the portfolio beats both prompts",
+    "The measured best θ falls as n grows (at each h) and rises with h (at each n), as θ* does; and wherever the "
     "theory predicts an interior θ* (a strict gain of the mixture), the accuracy at θ* exceeds the better of pure "
     "global and pure local, or its CI contains the predicted gain.",
     SIZES, _gaussian_units, _trends_judge, _trends_draw, formulas=(theta_star, portfolio_accuracy, stage1_theta_star),
@@ -312,22 +313,22 @@ register(Claim(
 
 
 # --------------------------------------------------------------------------- claim 4
-STAGE_K, STAGE_H = 10, 0.5
+STAGE_N, STAGE_H = 10, 0.5
 
 
 def _stage_units(sizes, seed: int) -> dict[str, Unit]:
-    return {f"K={STAGE_K}": _gaussian_unit(sizes, seed, STAGE_K)}
+    return {f"n={STAGE_N}": _gaussian_unit(sizes, seed, STAGE_N)}
 
 
 def _stage_judge(data) -> Finding:
-    K, j = STAGE_K, HS.index(STAGE_H)
-    d = data[f"K={K}"]
-    cfg = _config(K, data.sizes["n_test"])
+    n, j = STAGE_N, HS.index(STAGE_H)
+    d = data[f"n={n}"]
+    cfg = _config(n, data.sizes["n_test"])
     eta, mu = cfg.step_size, cfg.mu_norm
     T = d["gamma_local"].shape[-1] - 1
     t = np.arange(T + 1)
-    ratio_pred = coefficient_ratio(cfg.n, snr(mu, cfg.sigma_p, cfg.d))
-    z = stage1_margin(t[1:], eta, mu, cfg.sigma_p, cfg.d, cfg.n)
+    ratio_pred = coefficient_ratio(cfg.m, snr(mu, cfg.sigma_p, cfg.d))
+    z = stage1_margin(t[1:], eta, mu, cfg.sigma_p, cfg.d, cfg.m)
     st1 = z <= 1.0
     r_sig = signal_rate(eta, mu)
     gmin, gmax = d["growth_min"][:, j] / r_sig, d["growth_max"][:, j] / r_sig  # (S, T)
@@ -338,15 +339,15 @@ def _stage_judge(data) -> Finding:
     slopes = np.array([np.polyfit(lt, row, 1)[0] for row in lg])
     sl, sl_lo, sl_hi = stats.mean_ci(slopes)
     stage2_ok = bool(sl_hi < 1)
-    dp = cfg.d - K - 1
-    delta = (K + 1) / cfg.d + 1.96 * np.sqrt(2 / dp)
+    dp = cfg.d - n - 1
+    delta = (n + 1) / cfg.d + 1.96 * np.sqrt(2 / dp)
     dev = np.maximum(np.abs(d["ratio_min"][:, j] / ratio_pred - 1), np.abs(d["ratio_max"][:, j] / ratio_pred - 1))
     ratio_ok = bool(dev.max() <= delta)
     ok = stage1_ok and stage2_ok and ratio_ok
     t1 = int(t[1:][st1].max())
     msg = (f"Stage 1 (t ≤ {t1}, z(t) ≤ 1): γ(t)/(η‖µ‖²t/2) of every seed and client in [1 − z/2, 1]: {stage1_ok}. "
            f"Stage 2 log–log slope of γ over t ∈ [{T // 2}, {T}]: {sl:.3f} [{sl_lo:.3f}, {sl_hi:.3f}] (linear: 1). "
-           f"γ/ρ̄ against n·SNR² = {ratio_pred:.4f}: max relative deviation {dev.max():.4f} over all steps, seeds and "
+           f"γ/ρ̄ against m·SNR² = {ratio_pred:.4f}: max relative deviation {dev.max():.4f} over all steps, seeds and "
            f"clients (allowed {delta:.4f}); drift from step 1 to {T}: "
            f"{np.abs(d['ratio_max'][:, j, -1] / d['ratio_max'][:, j, 0] - 1).max():.2e}.")
     summary = dict(stage1_end=t1, stage1_ok=stage1_ok, stage2_slope=[float(sl), float(sl_lo), float(sl_hi)],
@@ -355,12 +356,12 @@ def _stage_judge(data) -> Finding:
 
 
 def _stage_draw(data, finding: Finding) -> list[Figure]:
-    K, j = STAGE_K, HS.index(STAGE_H)
-    d = data[f"K={K}"]
-    cfg = _config(K, data.sizes["n_test"])
+    n, j = STAGE_N, HS.index(STAGE_H)
+    d = data[f"n={n}"]
+    cfg = _config(n, data.sizes["n_test"])
     eta, mu = cfg.step_size, cfg.mu_norm
     t = np.arange(d["gamma_local"].shape[-1])
-    r_sig, r_noi = signal_rate(eta, mu), noise_rate(eta, cfg.sigma_p, cfg.d, cfg.n)
+    r_sig, r_noi = signal_rate(eta, mu), noise_rate(eta, cfg.sigma_p, cfg.d, cfg.m)
     ratio_pred, delta, t1 = (finding.facts[k] for k in ("ratio_prediction", "ratio_allowed", "stage1_end"))
     fig_, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
@@ -377,31 +378,31 @@ def _stage_draw(data, finding: Finding) -> list[Figure]:
     ax = axes[1]
     mid = d["gamma_local"][:, j, 1:] / d["rho_local"][:, j, 1:] / ratio_pred
     m, lo, hi = stats.mean_ci(mid)
-    fig.plot_measured(ax, t[1:], m, lo, hi, "γ/ρ̄ ÷ n·SNR², local (client mean)", line=True)
+    fig.plot_measured(ax, t[1:], m, lo, hi, "γ/ρ̄ ÷ m·SNR², local (client mean)", line=True)
     gr = d["gamma_global"][:, j, 1:] / d["rho_global"][:, j, 1:] / ratio_pred
-    ax.plot(rounds[1:], gr.mean(0), "s", ms=3, color="C2", label="γ/ρ̄ ÷ n·SNR², global")
-    ax.axhline(1, color="k", lw=1.8, label="theory: n·SNR²")
+    ax.plot(rounds[1:], gr.mean(0), "s", ms=3, color="C2", label="γ/ρ̄ ÷ m·SNR², global")
+    ax.axhline(1, color="k", lw=1.8, label="theory: m·SNR²")
     ax.axhspan(1 - delta, 1 + delta, color="0.85", alpha=0.6, label="allowed (‖ξ‖² ≈ σ_p²d)")
     ax.set(xscale="log", xlabel="local step t", ylabel="ratio / prediction", title="Coefficient ratio")
     ax.legend(fontsize=6)
     return [Figure("portfolio_two_stage", fig_,
                    {"t": t, "gamma_local": d["gamma_local"][:, j].mean(0), "rho_local": d["rho_local"][:, j].mean(0)},
-                   {**DEFAULTS, "K": K, "h": STAGE_H})]
+                   {**DEFAULTS, "n": n, "h": STAGE_H})]
 
 
 register(Claim(
     "promptfolio.two_stage_dynamics",
     "Two-stage dynamics of signal learning and noise memorization",
-    "Local training (K = 10, h = 0.5): in stage 1 (predicted margin z(t) ≤ 1) γ(t) grows at rate η‖µ‖²/2 within "
-    "the factor [1 − z(t)/2, 1] that the logistic loss allows; afterwards growth is sub-linear (log–log slope < 1 "
-    "over the second half of training); the ratio γ/ρ̄ equals n·SNR² at every step, within the accuracy of "
-    "‖ξ‖² ≈ σ_p²d (bias (K+1)/d plus the 95% χ² fluctuation 1.96·√(2/d⊥)).",
+    "Local training (n = 10 clients, h = 0.5): in stage 1 (predicted margin z(t) ≤ 1) γ(t) grows at rate "
+    "η‖µ‖²/2 within the factor [1 − z(t)/2, 1] that the logistic loss allows; afterwards growth is sub-linear "
+    "(log–log slope < 1 over the second half of training); the ratio γ/ρ̄ equals m·SNR² at every step, within the "
+    "accuracy of ‖ξ‖² ≈ σ_p²d (bias (n+1)/d plus the 95% χ² fluctuation 1.96·√(2/d⊥)).",
     SIZES, _stage_units, _stage_judge, _stage_draw, formulas=(signal_rate, noise_rate, coefficient_ratio, snr, stage1_margin),
 ))
 
 
 # --------------------------------------------------------------------------- claim 5
-REAL = dict(n_clients=10, rounds=30, local_steps=5, lr=10.0)
+REAL = dict(n=10, rounds=30, local_steps=5, lr=10.0)
 ALPHAS = (0.3, 1.0, 10.0)
 MAJORITY_FINE_FOOD = 0.6516  # share of the majority class in the 5,000 fine-food reviews
 
@@ -484,7 +485,7 @@ def _real_draw(data, finding: Finding) -> list[Figure]:
                    label=f"predicted best θ (validation) = {r['predicted_best_theta']:.2f}")
         ax.axvline(r["theta_star_val"], color="0.5", ls=":", label=f"mean client θ* = {r['theta_star_val']:.2f}")
         ax.axvline(r["best_theta"], color="C3", ls="-.", label=f"best θ = {r['best_theta']:.2f}")
-        ax.set(title=f"fine-food, MiniLM features, K = 10, α = {alpha:g}", xlabel="θ (0 = global, 1 = local)",
+        ax.set(title=f"fine-food, MiniLM features, n = 10 clients, α = {alpha:g}", xlabel="θ (0 = global, 1 = local)",
                ylabel="accuracy")
         ax.legend(fontsize=6)
         table |= {f"alpha{alpha:g}_measured": m, f"alpha{alpha:g}_phi_test": p["pred_test"]}
@@ -494,7 +495,7 @@ def _real_draw(data, finding: Finding) -> list[Figure]:
 register(Claim(
     "promptfolio.real_features",
     "The portfolio on real features (MiniLM embeddings of fine-food reviews)",
-    "With frozen all-MiniLM-L6-v2 embeddings of the Amazon fine-food reviews split over K = 10 clients by "
+    "With frozen all-MiniLM-L6-v2 embeddings of the Amazon fine-food reviews split over n = 10 clients by "
     "Dirichlet(α) label skew, α ∈ {0.3, 1, 10}, and global (FedAvg) and local linear prompt-like heads, the best θ "
     "of the measured test accuracy agrees with θ* computed from the heads' margin mean, spread and correlation on "
     "each client's validation split (the best common θ of the predicted accuracies Φ(m_k(θ)/s_k(θ))), within one "
