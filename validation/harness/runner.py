@@ -73,7 +73,8 @@ def run_units(units: Iterable[Unit], store: ResultsStore, executor: Executor, pr
     return computed
 
 
-def _record(claim: Claim, data: ClaimData, plan: dict[str, Unit], computed: set[str], out: Path) -> ClaimResult:
+def _record(claim: Claim, data: ClaimData, plan: dict[str, Unit], computed: set[str], out: Path,
+            commit: str) -> ClaimResult:
     from fedtheory.validation.harness import figures
 
     finding = claim.judge(data)
@@ -85,7 +86,7 @@ def _record(claim: Claim, data: ClaimData, plan: dict[str, Unit], computed: set[
         figure=paths[0] if paths else None, extra_figures=paths[1:], config=dict(data.sizes),
         budget=data.sizes.budget, seeds=seeds, units={n: u.key for n, u in plan.items()},
         units_computed=n_comp, units_from_store=len(plan) - n_comp, formulas=claim.provenance(),
-        version=__version__, git_hash=git_hash(),
+        version=__version__, git_hash=commit,
     )
 
 
@@ -114,6 +115,7 @@ def validate(
     if ray_address and executor != "ray":
         raise ValueError("--ray-address needs --executor ray")
     out = Path(out)
+    commit = git_hash()  # once, before this run rewrites figures: the tree the numbers come from
     with ResultsStore(out / STORE_NAME) as store, make_executor(executor, jobs, ray_address) as ex:
         dev = ex.resolve_device(device)
         plans = {c.id: {n: u.on(dev) for n, u in c.plan(b, seed).items()} for c in claims}
@@ -122,7 +124,7 @@ def validate(
         for c in claims:
             plan = plans[c.id]
             data = ClaimData(c.id, c.sizes_for(b), seed, {n: store.get(u.key) for n, u in plan.items()}, plan)
-            result = _record(c, data, plan, computed, out)
+            result = _record(c, data, plan, computed, out, commit)
             store.put_result(result)
             results.append(result)
         write_report(store.results(), out)
