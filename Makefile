@@ -42,6 +42,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/python -m bench.mean_estimation
 	$(VENV)/bin/python -m bench.dp_lora
+	$(VENV)/bin/python -m bench.fedslr
 	$(VENV)/bin/python -m bench.lora_transformer
 	$(VENV)/bin/python -m bench.suite --jobs 2
 

@@ -49,7 +49,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ from fedtheory.theory._checks import check_choice, check_scalar
 __all__ = [
     "DATASETS",
     "Dataset",
+    "pooled",
     "DataUnavailableError",
     "cache_dir",
     "cache_path",
@@ -133,6 +134,20 @@ def cache_path(name: str) -> Path:
     """Path of the converted ``.npz`` file of dataset ``name``."""
     _check_name(name)
     return cache_dir() / f"{name}.npz"
+
+
+def pooled(d: Dataset, side: int = 28, factor: int = 4) -> Dataset:
+    """The images of ``d`` (flattened side × side) average-pooled by ``factor``: (side/factor)² features.
+
+    Fashion-MNIST pooled by 4 has 7 × 7 = 49 features, small enough for the batched CPU simulators.
+    """
+    check_scalar("factor", factor, int, low=1)
+    if side % factor or d.X.ndim != 2 or d.X.shape[1] != side * side:
+        raise ValueError(f"factor must divide side={side} and X must have side² = {side * side} columns, "
+                         f"got factor={factor}, X of shape {d.X.shape}")
+    k = side // factor
+    X = d.X.reshape(-1, k, factor, k, factor).mean((2, 4)).reshape(-1, k * k)
+    return replace(d, X=X.astype(np.float32), feature_names=())
 
 
 def _check_name(name: str) -> None:

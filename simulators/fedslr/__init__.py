@@ -1,1 +1,2 @@
-"""Simulators of arXiv 2302.11051 (FedSLR): the two-stage algorithm and its problems (synthetic matrix regression)."""
+"""Simulators of arXiv 2302.11051 (FedSLR): the two-stage algorithm (:mod:`.algorithm`) and its problems,
+synthetic matrix regression (:mod:`.matrix_regression`) and an MLP on client datasets (:mod:`.mlp`)."""

@@ -10,7 +10,8 @@ magnitude ``sparse_scale``, random signs and positions). Its loss is the least-s
 convex and :math:`L_i`-smooth with :math:`L_i = \lambda_{\max}(\frac1m\sum_j x_{ij}x_{ij}^\top)`
 (x the vectorised X). The test loss of client i is the mean squared error on ``m_test`` fresh
 measurements of its own matrix :math:`L^\star + S_i^\star`. Batched over seeds × clients: the
-measurements are one tensor (S, n, m, d₁d₂), so a gradient of every client is one einsum.
+measurements are one tensor (S, n, m, d₁d₂); full-batch gradients and test errors go through each
+client's Gram matrix (D × D, D = d₁d₂), one batched product for every client.
 """
 
 from __future__ import annotations
@@ -84,9 +85,15 @@ class MatrixRegressionTask:
         self.L_star, self.S_star = torch.stack(Ls).to(**to), torch.stack(Ss).to(**to)
         self.X, self.y = torch.stack(Xs).to(**to), torch.stack(ys).to(**to)
         self.X_test, self.y_test = torch.stack(Xt).to(**to), torch.stack(yt).to(**to)
-        H = torch.einsum("snmd,snme->snde", self.X, self.X) / cfg.m
-        self.lipschitz = torch.linalg.eigvalsh(H)[..., -1]  # (S, n)
-        self.lipschitz_global = torch.linalg.eigvalsh(H.mean(1))[..., -1]  # (S,): L of F = mean f_i
+        # sufficient statistics: full-batch gradients and test errors through the D × D Gram matrices,
+        # one batched matrix-vector product each instead of two passes over the measurements
+        self.H = torch.einsum("snmd,snme->snde", self.X, self.X) / cfg.m  # (S, n, D, D)
+        self.b = torch.einsum("snmd,snm->snd", self.X, self.y) / cfg.m
+        self.H_test = torch.einsum("snmd,snme->snde", self.X_test, self.X_test) / cfg.m_test
+        self.b_test = torch.einsum("snmd,snm->snd", self.X_test, self.y_test) / cfg.m_test
+        self.c_test = (self.y_test**2).mean(-1)
+        self.lipschitz = torch.linalg.eigvalsh(self.H)[..., -1]  # (S, n)
+        self.lipschitz_global = torch.linalg.eigvalsh(self.H.mean(1))[..., -1]  # (S,): L of F = mean f_i
 
     def init(self) -> dict[str, torch.Tensor]:
         """w⁰ = 0 (the convex problem needs no random start)."""
@@ -96,10 +103,10 @@ class MatrixRegressionTask:
     def grads(self, w: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """∇f_i(W_i) for W (S, n, d₁, d₂), on all measurements or on ``idx`` (S, n, B)."""
         W = w["W"].flatten(-2)  # (S, n, D)
-        X, y = self.X, self.y
-        if idx is not None:
-            X = torch.gather(X, 2, idx[..., None].expand(*idx.shape, X.shape[-1]))
-            y = torch.gather(y, 2, idx)
+        if idx is None:  # (1/m)Xᵀ(Xw − y) = Hw − b
+            return {"W": (torch.einsum("snde,sne->snd", self.H, W) - self.b).view_as(w["W"])}
+        X = torch.gather(self.X, 2, idx[..., None].expand(*idx.shape, self.X.shape[-1]))
+        y = torch.gather(self.y, 2, idx)
         r = torch.einsum("snmd,snd->snm", X, W) - y
         return {"W": (torch.einsum("snmd,snm->snd", X, r) / X.shape[2]).view_as(w["W"])}
 
@@ -109,8 +116,8 @@ class MatrixRegressionTask:
 
     def test_loss(self, w: dict[str, torch.Tensor]) -> torch.Tensor:
         """(S, n) test mean squared error of each client's W (S, n, d₁, d₂)."""
-        pred = torch.einsum("snmd,snd->snm", self.X_test, w["W"].flatten(-2))
-        return ((pred - self.y_test) ** 2).mean(-1)
+        W = w["W"].flatten(-2)  # mean (xᵀw − y)² = wᵀH_t w − 2b_tᵀw + mean y²
+        return torch.einsum("snd,snde,sne->sn", W, self.H_test, W) - 2 * (self.b_test * W).sum(-1) + self.c_test
 
     def objective_parts(self) -> dict[str, np.ndarray]:
         """The data of F as numpy (for the centralised reference solver): X (S, n·m, D), y (S, n·m)."""

@@ -125,3 +125,42 @@ def test_code_defaults_start_p_at_w0():
 def test_bad_config(kw, error, match):
     with pytest.raises(error, match=match):
         FedSLRConfig(**kw)
+
+
+def _mlp_task(seeds=(0, 1)):
+    from fedtheory.simulators.fedslr.mlp import MLPTask
+    from fedtheory.simulators.shared.federated_data import make_federated_task
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 6)).astype(np.float32), rng.integers(0, 3, size=400)
+    data = make_federated_task(X, y, X[:100], y[:100], n=3, f=0, m=40, alpha=1.0, seeds=list(seeds),
+                               test_per_client=30, dtype=torch.float64)
+    return MLPTask(data, hidden=5, seeds=list(seeds))
+
+
+def test_mlp_gradients_are_each_clients_own():
+    task = _mlp_task()
+    w = {k: v[:, None].expand(-1, task.n, *v.shape[1:]).clone() for k, v in task.init().items()}
+    w = {k: v + 0.01 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1), dtype=v.dtype)
+         for k, v in w.items()}  # different parameters per client
+    g = task.grads(w)
+    for s in range(2):
+        for i in range(task.n):
+            leaves = {k: v[s:s + 1, i:i + 1].detach().clone().requires_grad_(True) for k, v in w.items()}
+            z = task.logits(leaves, task.data.X[s:s + 1, i:i + 1])
+            loss = torch.nn.functional.cross_entropy(z.flatten(0, 2), task.data.Y[s, i])
+            ref = torch.autograd.grad(loss, list(leaves.values()))
+            for k, r in zip(leaves, ref):
+                torch.testing.assert_close(g[k][s:s + 1, i:i + 1], r, rtol=1e-12, atol=1e-12)
+    err = task.test_loss(w)
+    assert err.shape == (2, task.n) and bool(((err >= 0) & (err <= 1)).all())
+
+
+def test_fedslr_runs_on_the_mlp_and_thresholds_only_matrices():
+    task = _mlp_task()
+    cfg = FedSLRConfig(rounds=3, local_steps=2, personal_steps=2, lr=0.1, alpha_coef=0.5, nuclear_weight=0.5,
+                       l1_weight=0.01, batch_size=10)
+    res = run_fedslr(task, cfg, seeds=[0, 1], record=[3])
+    assert res["rank"].shape == (2, 4, 2)  # W1 and W2
+    assert bool((res["rank"][:, -1] <= torch.tensor([5, 3])).all())
+    assert res["w/b1"].shape == (2, 1, 5) and bool(torch.isfinite(res["test_personal"]).all())

@@ -133,3 +133,40 @@ def test_stage2_agrees_at_the_soft_threshold_and_disagrees_off_it():
     r = list(f.facts.values())[0]
     assert r["density"] == r["density_exact"] and r["support_agreement"] == 1.0
     assert _judge("fedslr.stage2_stationary", _stage2(False), "stage2").verdict is Verdict.DISAGREES
+
+
+def _image(personal_gain: float, noise: float = 0.01, ranks=(32, 10)) -> dict:
+    """Synthetic runs: global accuracy 0.6, FedSLR personal 0.6 + gain, per-seed noise; downlink per rank."""
+    rng = np.random.default_rng(3)
+    S, R = F.IMAGE_SIZES["quick"]["seeds"], 5
+    out = {}
+    for k in F.IMAGE_METHODS:
+        glob = 0.6 + noise * rng.normal(size=(S, R + 1))
+        pers = glob + (personal_gain if k in F.FEDSLR_RUNS else 0.0) + noise * rng.normal(size=(S, R + 1))
+        rk = np.tile(np.array(ranks if k in F.FEDSLR_RUNS else (32, 10)), (S, R + 1, 1))
+        dense = 49 * 32 + 32 * 10 + 32 + 10
+        down = np.full((S, R), float(dense if k not in F.FEDSLR_RUNS else
+                                     min(rk[0, 0, 0] * 81, 49 * 32) + min(rk[0, 0, 1] * 42, 320) + 42))
+        out[k] = {"test_global": 1 - glob, "test_personal": 1 - pers, "downlink": down, "rank": rk,
+                  "density": np.full((S, R + 1), 0.5)}
+    return out
+
+
+def _image_data(claim: str, arrays: dict) -> ClaimData:
+    return ClaimData(claim, Sizes("quick", F.IMAGE_SIZES["quick"]), 0, arrays)
+
+
+@pytest.mark.parametrize("gain, verdict", [(0.2, Verdict.AGREES), (0.0, Verdict.QUALITATIVE),
+                                           (-0.2, Verdict.DISAGREES)])
+def test_personalised_beats_global(gain, verdict):
+    f = CLAIMS["fedslr.personalised_beats_global"].judge(_image_data("fedslr.personalised_beats_global", _image(gain)))
+    assert f.verdict is verdict, f.message
+    assert len(f.facts["comparisons"]) == len(F.FEDSLR_RUNS) * (1 + len(F.GLOBAL_BASELINES))
+
+
+def test_downlink_needs_a_rank_below_break_even():
+    judge = CLAIMS["fedslr.downlink_shrinks"].judge
+    low = judge(_image_data("fedslr.downlink_shrinks", _image(0.1, ranks=(4, 3))))
+    assert low.verdict is Verdict.QUALITATIVE and all(r["downlink_ratio"] < 1 for r in low.facts.values())
+    full = judge(_image_data("fedslr.downlink_shrinks", _image(0.1, ranks=(32, 10))))
+    assert full.verdict is Verdict.DISAGREES

@@ -23,8 +23,6 @@ its inputs estimated from the data and the model:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -83,12 +81,11 @@ SIZES = {
 
 def _load(dataset: str):
     """(train, test) as ``Dataset`` records; Fashion-MNIST pooled to 7×7 = 49 features."""
-    from fedtheory.simulators.data.datasets import load
+    from fedtheory.simulators.data.datasets import load, pooled
 
     if dataset == "phishing":
         return load("phishing", "train", one_hot=True), load("phishing", "test", one_hot=True)
     if dataset == "fashion_mnist":
-        pooled = lambda d: replace(d, X=d.X.reshape(-1, 7, 4, 7, 4).mean((2, 4)).reshape(-1, 49))  # noqa: E731
         return pooled(load("fashion_mnist", "train")), pooled(load("fashion_mnist", "test"))
     raise ValueError(f"dataset must be one of {sorted(SETUPS)}, got {dataset!r}")
 
