@@ -99,7 +99,7 @@ def stage1_runs(problem: dict, settings: list[dict], rounds: int, seeds: list[in
 def _stage1_units(sizes, seed: int) -> dict[str, Unit]:
     return {"stage1": unit(stage1_runs, problem=PROBLEM, settings=STAGE1, rounds=sizes["rounds"],
                            seeds=range(seed, seed + sizes["seeds"]), device="cpu", label="FedSLR stage 1",
-                           cost=len(STAGE1))}
+                           cost=len(STAGE1), version=2)}  # 2: gradients through the Gram matrices
 
 
 def _floor(d) -> np.ndarray:
@@ -309,7 +309,7 @@ def stage2_runs(problem: dict, l1_weights: list[float], rounds: int, seeds: list
 def _stage2_units(sizes, seed: int) -> dict[str, Unit]:
     return {"stage2": unit(stage2_runs, problem=PROBLEM, l1_weights=list(L1_WEIGHTS), rounds=sizes["rounds"],
                            seeds=range(seed, seed + sizes["seeds"]), device="cpu", label="FedSLR stage 2",
-                           cost=2 * len(L1_WEIGHTS))}
+                           cost=2 * len(L1_WEIGHTS), version=2)}  # 2: gradients through the Gram matrices
 
 
 def _stage2_judge(data) -> Finding:
