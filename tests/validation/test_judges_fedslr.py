@@ -57,7 +57,7 @@ def _judge(claim: str, arrays: dict, name: str = "stage1"):
 
 def test_units_are_what_the_judges_read():
     assert set(CLAIMS["fedslr.stage1_stationary"].units(SIZES, 0)) == {"stage1"}
-    assert set(CLAIMS["fedslr.stage2_stationary"].units(SIZES, 0)) == {"stage2"}
+    assert set(CLAIMS["fedslr.stage2_stationary"].units(SIZES, 0)) == {"stage2", "stage2_wd"}
 
 
 def test_stage1_agrees_when_every_setting_reaches_the_floor():
@@ -170,3 +170,16 @@ def test_downlink_needs_a_rank_below_break_even():
     assert low.verdict is Verdict.QUALITATIVE and all(r["downlink_ratio"] < 1 for r in low.facts.values())
     full = judge(_image_data("fedslr.downlink_shrinks", _image(0.1, ranks=(32, 10))))
     assert full.verdict is Verdict.DISAGREES
+
+
+def test_stage2_reports_where_the_codes_weight_decay_lands():
+    rng = np.random.default_rng(4)
+    stated = soft_threshold(rng.normal(size=(S, 3, *SHAPE)), 0.3)
+    decayed = 0.9 * stated
+    data = ClaimData("fedslr.stage2_stationary", SIZES, 0,
+                     {"stage2": _stage2(True), "stage2_wd": {"p": decayed, "p_stated": stated, "p_decayed": decayed}})
+    f = CLAIMS["fedslr.stage2_stationary"].judge(data)
+    r = f.facts["weight decay on p (code)"]
+    assert r["distance_to_decayed"] == 0 and r["distance_to_stated"] == pytest.approx(0.1)
+    assert f.verdict is Verdict.AGREES and "elastic net" in f.message
+    assert CLAIMS["fedslr.stage2_stationary"].draw(data, f)  # the figure skips the weight-decay row

@@ -281,7 +281,6 @@ def stage2_runs(problem: dict, l1_weights: list[float], rounds: int, seeds: list
     ``{i}_{at}_p`` (S, n, d₁, d₂), ∇f_i at the model stage 2 used ``{i}_{at}_grad``, and the exact minimisers
     ``{i}_{at}_p_star`` of f_i(w + p) + γ‖p‖₁ for that w; test losses of the global and personalised models."""
     task = MatrixRegressionTask(MatrixRegressionConfig(**problem), seeds)
-    L = task.lipschitz  # (S, n)
     out = {}
     for i, gamma in enumerate(l1_weights):
         for at in ("new", "received"):
@@ -290,14 +289,7 @@ def stage2_runs(problem: dict, l1_weights: list[float], rounds: int, seeds: list
             res = run_fedslr(task, cfg, seeds=seeds, record=[rounds])
             w, p = res["w_stage2/W"][:, -1], res["p/W"][:, -1]
             grad = task.grads({"W": w[:, None] + p})["W"]
-            star = np.empty(p.shape)
-            for s in range(len(seeds)):
-                for c in range(task.n):
-                    X, y = task.X[s, c].numpy(), task.y[s, c].numpy()
-                    base = X @ w[s].numpy().ravel()
-                    star[s, c] = prox_gradient_l1(lambda q: X.T @ (base + X @ q - y) / X.shape[0],
-                                                  np.zeros(X.shape[1]), lipschitz=float(L[s, c]), weight=gamma)[0] \
-                        .reshape(p.shape[-2:])
+            star = _exact_personal(task, w, gamma, 0.0)
             out |= {f"{i}_{at}_p": p.numpy(), f"{i}_{at}_grad": grad.numpy(), f"{i}_{at}_p_star": star,
                     f"{i}_{at}_test_global": res["test_global"][:, -1].numpy(),
                     f"{i}_{at}_test_personal": res["test_personal"][:, -1].numpy()}
@@ -306,10 +298,44 @@ def stage2_runs(problem: dict, l1_weights: list[float], rounds: int, seeds: list
     return out
 
 
+def _exact_personal(task: MatrixRegressionTask, w: torch.Tensor, gamma: float, wd: float) -> np.ndarray:
+    """The exact minimisers (S, n, d₁, d₂) of f_i(w + p) + (wd/2)‖p‖² + γ‖p‖₁ for the global w (S, d₁, d₂)."""
+    S, n = task.X.shape[:2]
+    star = np.empty((S, n, task.cfg.d1, task.cfg.d2))
+    for s in range(S):
+        for c in range(n):
+            X, y = task.X[s, c].numpy(), task.y[s, c].numpy()
+            base = X @ w[s].numpy().ravel()
+            star[s, c] = prox_gradient_l1(lambda q: X.T @ (base + X @ q - y) / X.shape[0] + wd * q,
+                                          np.zeros(X.shape[1]), lipschitz=float(task.lipschitz[s, c]) + wd,
+                                          weight=gamma)[0].reshape(star.shape[-2:])
+    return star
+
+
+#: the code's weight decay on p (stage 2 is then an elastic net), at one γ
+STAGE2_WD = dict(l1_weight=0.05, personal_weight_decay=1e-3)
+
+
+def stage2_weight_decay(problem: dict, l1_weight: float, personal_weight_decay: float, rounds: int,
+                        seeds: list[int]) -> dict[str, np.ndarray]:
+    """Stage 2 with the code's weight decay on p: the personal parts ``p`` and the exact minimisers of the
+    stated problem (``p_stated``, no decay) and of the decayed one (``p_decayed``) for the w it used."""
+    task = MatrixRegressionTask(MatrixRegressionConfig(**problem), seeds)
+    cfg = _config(task, STAGE2, rounds=rounds, l1_weight=l1_weight, personal_steps=5,
+                  personal_weight_decay=personal_weight_decay, p_init="zeros", stage2_at="received")
+    res = run_fedslr(task, cfg, seeds=seeds, record=[rounds])
+    w, p = res["w_stage2/W"][:, -1], res["p/W"][:, -1]
+    return {"p": p.numpy(), "p_stated": _exact_personal(task, w, l1_weight, 0.0),
+            "p_decayed": _exact_personal(task, w, l1_weight, personal_weight_decay)}
+
+
 def _stage2_units(sizes, seed: int) -> dict[str, Unit]:
     return {"stage2": unit(stage2_runs, problem=PROBLEM, l1_weights=list(L1_WEIGHTS), rounds=sizes["rounds"],
                            seeds=range(seed, seed + sizes["seeds"]), device="cpu", label="FedSLR stage 2",
-                           cost=2 * len(L1_WEIGHTS), version=2)}  # 2: gradients through the Gram matrices
+                           cost=2 * len(L1_WEIGHTS), version=2),  # 2: gradients through the Gram matrices
+            "stage2_wd": unit(stage2_weight_decay, problem=PROBLEM, **STAGE2_WD, rounds=sizes["rounds"],
+                              seeds=range(seed, seed + sizes["seeds"]), device="cpu",
+                              label="FedSLR stage 2, weight decay on p")}
 
 
 def _stage2_judge(data) -> Finding:
@@ -332,12 +358,26 @@ def _stage2_judge(data) -> Finding:
                 test_global=float(d[f"{i}_{at}_test_global"].mean()),
                 test_personal=float(d[f"{i}_{at}_test_personal"].mean()))
     verdict = Verdict.AGREES if all(stationary) else Verdict.DISAGREES
+    wd_effect = {}
+    if "stage2_wd" in data:  # the code's elastic net: where its p lands against the two exact minimisers
+        e = data["stage2_wd"]
+        rel = lambda a, b: float(np.linalg.norm(a - b) / np.linalg.norm(b))  # noqa: E731
+        wd_effect = dict(distance_to_stated=rel(e["p"], e["p_stated"]), distance_to_decayed=rel(e["p"], e["p_decayed"]),
+                         density=float((e["p"] != 0).mean()), density_stated=float((e["p_stated"] != 0).mean()),
+                         **STAGE2_WD)
+        rows["weight decay on p (code)"] = wd_effect
     msg = ("; ".join(f"{k}: KKT {r['kkt_max']:.1e} ({'stationary' if r['stationary'] else 'not stationary'}), "
                      f"density {r['density']:.3f} vs exact minimiser {r['density_exact']:.3f}, test MSE personal "
-                     f"{r['test_personal']:.3f} vs global {r['test_global']:.3f}" for k, r in rows.items())
+                     f"{r['test_personal']:.3f} vs global {r['test_global']:.3f}" for k, r in rows.items()
+                     if k != "weight decay on p (code)")
            + f". Floor: 100·max(d₁, d₂)·ε·‖∇f_i(0)‖ ≤ {float(floor.max()):.1e}. The verdict rests on stage 2 at "
              "w^{t+1}, whose fixed point is the stated one; the code runs stage 2 at the received w^t, which "
              "lags the final model by a round (the same point once w has converged).")
+    if wd_effect:
+        msg += (f" The code's weight decay {wd_effect['personal_weight_decay']:g} on p (γ = {wd_effect['l1_weight']:g}) "
+                f"makes stage 2 an elastic net: its p is {wd_effect['distance_to_decayed']:.1e} (relative) from that "
+                f"problem's minimiser and {wd_effect['distance_to_stated']:.1e} from the stated one's "
+                f"(density {wd_effect['density']:.3f} vs {wd_effect['density_stated']:.3f}).")
     return Finding(verdict, rows, msg)
 
 
@@ -345,10 +385,10 @@ def _stage2_draw(data, finding: Finding) -> list[Figure]:
     fig_, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     g = np.array(L1_WEIGHTS)
     for at, c in (("new", "C0"), ("received", "C3")):
-        r = [v for k, v in finding.facts.items() if ("w^{t+1}" in k) == (at == "new")]
+        r = [v for k, v in finding.facts.items() if k.startswith("γ=") and ("w^{t+1}" in k) == (at == "new")]
         axes[0].plot(g, [x["density"] for x in r], "o-", color=c, label=f"measured, stage 2 at {at}")
         axes[1].semilogx(g, [x["test_personal"] for x in r], "o-", color=c, label=f"personal, at {at}")
-    r = [v for k, v in finding.facts.items() if "w^{t+1}" in k]
+    r = [v for k, v in finding.facts.items() if k.startswith("γ=") and "w^{t+1}" in k]
     axes[0].plot(g, [x["density_exact"] for x in r], "k--", label="exact minimiser of f_i(w+p) + γ‖p‖₁")
     axes[1].semilogx(g, [x["test_global"] for x in r], "k:", label="global w")
     axes[0].set(xscale="log", xlabel="γ", ylabel="density of p_i", title="Stage 2: sparsity against γ")
