@@ -21,7 +21,11 @@ of the code that the abstract's stated problem does not imply is a switch of :cl
    1-D parameters are copied.
 
 The personalised model is :math:`w^{t+1} + p_i`; :math:`p_i^0 = w^0` in the code (``p_init="w0"``)
-or 0 (``"zeros"``). Learning rate :math:`\eta_t = \eta\cdot\mathrm{decay}^t` for both stages (0.998 in
+or 0 (``"zeros"``). With ``personalisation="ditto"`` stage 2 is Ditto's instead (Li et al., ICML 2021,
+Algorithm 1): the client keeps a whole personal model :math:`v_i` (:math:`v_i^0 = w^0`), takes
+``personal_steps`` SGD steps on :math:`f_i(v_i) + \tfrac{\lambda_D}2\lVert v_i - w^t\rVert^2`
+(λ_D = ``ditto_weight``) and is evaluated at :math:`v_i` (no threshold; α = 0 and λ = 0 make the
+global part FedAvg, as in Ditto). Learning rate :math:`\eta_t = \eta\cdot\mathrm{decay}^t` for both stages (0.998 in
 the code). With α = ``alpha_coef`` = 0 there is no dual and no proximal term and v is the plain mean (FedAvg; then
 λ = ``nuclear_weight`` must be 0); λ = 0 and no stage 2 is FedDyn.
 
@@ -87,6 +91,8 @@ class FedSLRConfig:
     p_init: str = "w0"  # the code: p_i⁰ = w⁰ for matrices; "zeros"
     stage2_at: str = "received"  # the code: stage 2 at w^t; "new": at w^{t+1}
     stage2: bool = True
+    personalisation: str = "sparse"  # "sparse": FedSLR's w + p_i; "ditto": Ditto's personal model v_i
+    ditto_weight: float = 0.1  # λ_D of Ditto's proximal term (personalisation="ditto" only)
 
     def __post_init__(self) -> None:
         require_ints(self, {"rounds": 1, "local_steps": 1, "personal_steps": 0})
@@ -102,6 +108,8 @@ class FedSLRConfig:
             check_scalar("batch_size", self.batch_size, int, low=1)
         check_choice("p_init", self.p_init, ("w0", "zeros"))
         check_choice("stage2_at", self.stage2_at, ("received", "new"))
+        check_choice("personalisation", self.personalisation, ("sparse", "ditto"))
+        check_scalar("ditto_weight", self.ditto_weight, low=0)
         if self.alpha_coef == 0 and self.nuclear_weight > 0:
             raise ValueError("nuclear_weight must be 0 when alpha_coef = 0: the SVT threshold is nuclear_weight/alpha_coef")
 
@@ -161,14 +169,16 @@ def run_fedslr(task: FedSLRTask, cfg: FedSLRConfig, *, seeds: Sequence[int], rec
     shapes = {k: v.shape[1:] for k, v in w.items()}
     matrices = [k for k, s in shapes.items() if len(s) == 2]
     mu = {k: torch.zeros(S, n, *s, device=device, dtype=dtype) for k, s in shapes.items()}
-    p = {k: (v[:, None].expand(S, n, *shapes[k]).clone() if cfg.p_init == "w0" and k in matrices
+    ditto = cfg.personalisation == "ditto"
+    # p: FedSLR's sparse part, or Ditto's personal model v_i (then every parameter starts at w⁰)
+    p = {k: (v[:, None].expand(S, n, *shapes[k]).clone() if ditto or (cfg.p_init == "w0" and k in matrices)
              else torch.zeros(S, n, *shapes[k], device=device, dtype=dtype)) for k, v in w.items()}
     g_part = seeding.generators(seeds, "participation")
     g_batch = seeding.generators(seeds, "minibatches")
     expand = lambda t: {k: v[:, None].expand(S, n, *shapes[k]) for k, v in t.items()}  # noqa: E731
 
     def personal(w_at: Params) -> torch.Tensor:
-        return task.test_loss({k: w_at[k][:, None] + p[k] for k in w}).mean(1)
+        return task.test_loss(p if ditto else {k: w_at[k][:, None] + p[k] for k in w}).mean(1)
 
     def density() -> torch.Tensor:
         nz = sum((v != 0).flatten(2).sum(-1) for v in p.values())
@@ -242,6 +252,10 @@ def run_fedslr(task: FedSLRTask, cfg: FedSLRConfig, *, seeds: Sequence[int], rec
             w_fix = expand(w_old if cfg.stage2_at == "received" else w)
             pi = {k: v.clone() for k, v in p.items()}
             for _ in range(cfg.personal_steps):
+                if ditto:
+                    g = task.grads(pi, batch())
+                    pi = {k: pi[k] - lr * (g[k] + cfg.ditto_weight * (pi[k] - w_fix[k])) for k in pi}
+                    continue
                 g = task.grads({k: w_fix[k] + pi[k] for k in pi}, batch())
                 pi = {k: torch.nn.functional.softshrink(pi[k] - lr * (g[k] + cfg.personal_weight_decay * pi[k]),
                                                          cfg.l1_weight * lr) if cfg.l1_weight > 0

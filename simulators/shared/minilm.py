@@ -24,6 +24,7 @@ the data.
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -39,7 +40,7 @@ from fedtheory.simulators.shared.aggregators import make_aggregator
 # peft reads transformers' deprecated `is_gradient_checkpointing` on every call (transformers 5.x): harmless
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
-__all__ = ["N_LAYERS", "TopModel", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
+__all__ = ["N_LAYERS", "LORA_TARGETS", "TopModel", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
            "first_adapted_layer", "prefix_features", "trainable_state", "load_state", "fedavg", "aggregate",
            "per_example_grads", "coupling", "correct", "evaluate", "autocast"]
 
@@ -59,10 +60,15 @@ def check_layers(layers) -> tuple[int, ...] | None:
     return out
 
 
-def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] | None = None, seed: int = 0,
-                    device: torch.device | str = "cpu"):
-    """MiniLM + classification head + peft LoRA on query/value of ``layers`` (None: all), eval mode.
+#: the modules :func:`load_lora_model` can adapt, by short name: BERT's paths inside a layer
+LORA_TARGETS = {"query": "attention.self.query", "value": "attention.self.value", "output": "output.dense"}
 
+
+def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] | None = None, seed: int = 0,
+                    device: torch.device | str = "cpu", targets: Sequence[str] = ("query", "value")):
+    """MiniLM + classification head + peft LoRA on ``targets`` of ``layers`` (None: all), eval mode.
+
+    ``targets`` are short names of :data:`LORA_TARGETS` (``"output"``: the FFN's output projection).
     The head and LoRA A are initialized from ``seed`` (LoRA B starts at 0, peft's default).
     """
     from peft import LoraConfig, get_peft_model
@@ -74,14 +80,24 @@ def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] |
     path = model_path()
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" notice is expected
     hf_logging.disable_progress_bar()  # a bar per weight load would bury the runner's bar
-    extra = {} if layers is None else {"layers_to_transform": list(layers), "layers_pattern": "layer"}
+    targets = tuple(targets)
+    if not targets or any(t not in LORA_TARGETS for t in targets):
+        raise ValueError(f"targets must be a non-empty subset of {tuple(LORA_TARGETS)}, got {targets!r}")
+    if set(targets) <= {"query", "value"}:  # names peft matches as suffixes
+        modules = list(targets)
+        extra = {} if layers is None else {"layers_to_transform": list(layers), "layers_pattern": "layer"}
+    else:  # "output.dense" is also a suffix of attention.output.dense: match full paths instead
+        where = "|".join(map(str, layers if layers is not None else range(N_LAYERS)))
+        paths = "|".join(re.escape(LORA_TARGETS[t]) for t in targets)
+        modules = rf".*\.layer\.({where})\.({paths})"
+        extra = {}
     # transformers and peft initialize from torch's global generator: seed it inside a fork, so the
     # model depends on ``seed`` alone and the caller's global random state is left as it was
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seeding.stream_seed(int(seed), "init"))
         base = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=2, local_files_only=True,
                                                                   attn_implementation="eager")
-        model = get_peft_model(base, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=["query", "value"],
+        model = get_peft_model(base, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=modules,
                                                 task_type="SEQ_CLS", lora_dropout=0.0, **extra))
     return model.to(device).eval()
 

@@ -164,3 +164,22 @@ def test_fedslr_runs_on_the_mlp_and_thresholds_only_matrices():
     assert res["rank"].shape == (2, 4, 2)  # W1 and W2
     assert bool((res["rank"][:, -1] <= torch.tensor([5, 3])).all())
     assert res["w/b1"].shape == (2, 1, 5) and bool(torch.isfinite(res["test_personal"]).all())
+
+
+def test_ditto_personal_steps_are_sgd_on_the_proximal_objective():
+    """Ditto's v_i starts at w⁰ and steps on f_i(v) + (λ_D/2)‖v − w^t‖² at the received w^t; it is evaluated alone."""
+    task = _task()
+    lam_d, lr = 0.7, 0.05
+    cfg = _cfg(task, rounds=1, personal_steps=2, lr=lr, alpha_coef=0.0, nuclear_weight=0.0, personalisation="ditto",
+               ditto_weight=lam_d)
+    res = run_fedslr(task, cfg, seeds=[0, 1], record=[1])
+    w0 = task.init()["W"][:, None].expand(-1, task.n, -1, -1)
+    v = w0.clone()
+    for _ in range(2):
+        v = v - lr * (task.grads({"W": v})["W"] + lam_d * (v - w0))
+    np.testing.assert_allclose(res["p/W"][:, 0].numpy(), v.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res["test_personal"][:, 1].numpy(), task.test_loss({"W": v}).mean(1).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="personalisation"):
+        FedSLRConfig(personalisation="both")
+    with pytest.raises(ValueError, match="ditto_weight"):
+        FedSLRConfig(ditto_weight=-1.0)

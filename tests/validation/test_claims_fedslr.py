@@ -20,7 +20,7 @@ def quick_run(quick_suite):
 
 def test_every_claim_ran(quick_run):
     _, results = quick_run
-    assert set(results) == {c for c in CLAIMS if c.startswith("fedslr.")} and len(results) == 6
+    assert set(results) == {c for c in CLAIMS if c.startswith("fedslr.")} and len(results) == 8
     for r in results.values():
         if r.figure:
             assert Path(r.figure).exists() and Path(r.figure).with_suffix(".json").exists()

@@ -17,6 +17,7 @@ from fedtheory.validation.harness.budgets import Sizes
 from fedtheory.validation.harness.claims import ClaimData
 from fedtheory.validation.harness.records import Verdict
 from fedtheory.validation.papers import fedslr as F
+from fedtheory.validation.papers import fedslr_models as M
 
 SIZES = Sizes("quick", {**F.SIZES["quick"], "rounds": 60})
 S, R = 2, SIZES["rounds"]
@@ -92,7 +93,7 @@ def test_weight_decay_effect_is_reported_against_the_stated_minimiser():
 def test_rate_is_qualitative_for_geometric_decay_and_disagrees_below_1_over_t():
     f = _judge("fedslr.stage1_rate", _stage1([0.8] * len(F.STAGE1)))
     assert f.verdict is Verdict.QUALITATIVE
-    r = list(f.facts.values())[0]
+    r = list(f.facts["convex"].values())[0]
     assert r["per_round_factor"] == pytest.approx(0.8, rel=0.05)  # the residual decays like ρ^t
     # a residual decaying like t^(-1/2) is slower than 1/t
     arrays = _stage1([0.3] * len(F.STAGE1))
@@ -102,6 +103,35 @@ def test_rate_is_qualitative_for_geometric_decay_and_disagrees_below_1_over_t():
     arrays["0_w"] = W0 + delta / np.sqrt(1 + t)
     arrays["0_grad"] = arrays["0_w"] - A
     assert _judge("fedslr.stage1_rate", arrays).verdict is Verdict.DISAGREES
+
+
+def _nonconvex(exponents) -> dict:
+    """Residuals r_t = (1 + t)^(−a) for each (α, E) in order; a < 0 grows (diverges)."""
+    t = np.arange(101)[None, :]
+    out = {}
+    for n, (i, j) in enumerate(np.ndindex(len(F.NONCONVEX["alphas"]), len(F.NONCONVEX["steps"]))):
+        out[f"{i}_{j}_residual"] = np.repeat((1.0 + t) ** -exponents[n], S, 0)
+        out[f"{i}_{j}_rank"] = np.full((S, 101, 2), 3)
+        out[f"{i}_{j}_test"] = np.full((S, 101), 0.2)
+    return out
+
+
+def test_nonconvex_phases_follow_the_order_of_min_r_squared():
+    k = len(F.NONCONVEX["alphas"]) * len(F.NONCONVEX["steps"])
+    # r ∝ t^(−1): r² ∝ t^(−2), at least O(1/t); r ∝ t^(−1/4): r² ∝ t^(−1/2), slower; r ∝ t^(1/2): diverged
+    exps = [1.0, 0.25, -0.5] + [1.0] * (k - 3)
+    data = ClaimData("fedslr.stage1_rate", SIZES, 0,
+                     {"stage1": _stage1([0.8] * len(F.STAGE1)), "nonconvex": _nonconvex(exps)})
+    f = CLAIMS["fedslr.stage1_rate"].judge(data)
+    phases = [r["phase"] for r in f.facts["nonconvex"].values()]
+    assert phases[:3] == ["at least O(1/t)", "slower than O(1/t)", "diverged"]
+    assert list(f.facts["nonconvex"].values())[0]["slope"] == pytest.approx(-2, abs=0.05)
+    assert f.verdict is Verdict.QUALITATIVE and "Non-convex" in f.message
+    assert CLAIMS["fedslr.stage1_rate"].draw(data, f)
+    # nowhere at the rate: the statement fails on every setting tried
+    slow = ClaimData("fedslr.stage1_rate", SIZES, 0,
+                     {"stage1": _stage1([0.8] * len(F.STAGE1)), "nonconvex": _nonconvex([0.25] * k)})
+    assert CLAIMS["fedslr.stage1_rate"].judge(slow).verdict is Verdict.DISAGREES
 
 
 def test_communication_agrees_only_when_counts_match():
@@ -135,40 +165,53 @@ def test_stage2_agrees_at_the_soft_threshold_and_disagrees_off_it():
     assert _judge("fedslr.stage2_stationary", _stage2(False), "stage2").verdict is Verdict.DISAGREES
 
 
-def _image(personal_gain: float, noise: float = 0.01, ranks=(32, 10)) -> dict:
-    """Synthetic runs: global accuracy 0.6, FedSLR personal 0.6 + gain, per-seed noise; downlink per rank."""
+def _image(ex, personal_gain: float, noise: float = 0.01, low_rank: bool = False) -> dict:
+    """Synthetic runs of experiment ``ex``: global accuracy 0.6, FedSLR personal 0.6 + gain, per-seed noise; the
+    downlink of two matrices (49 × 32, 32 × 10) at full rank, or for FedSLR at ranks 4 and 3 (below break-even)."""
     rng = np.random.default_rng(3)
-    S, R = F.IMAGE_SIZES["quick"]["seeds"], 5
+    S, R = ex.sizes["quick"]["seeds"], 5
     out = {}
-    for k in F.IMAGE_METHODS:
+    for k in ex.methods:
         glob = 0.6 + noise * rng.normal(size=(S, R + 1))
-        pers = glob + (personal_gain if k in F.FEDSLR_RUNS else 0.0) + noise * rng.normal(size=(S, R + 1))
-        rk = np.tile(np.array(ranks if k in F.FEDSLR_RUNS else (32, 10)), (S, R + 1, 1))
-        dense = 49 * 32 + 32 * 10 + 32 + 10
-        down = np.full((S, R), float(dense if k not in F.FEDSLR_RUNS else
-                                     min(rk[0, 0, 0] * 81, 49 * 32) + min(rk[0, 0, 1] * 42, 320) + 42))
+        pers = glob + (personal_gain if k in ex.fedslr else 0.0) + noise * rng.normal(size=(S, R + 1))
+        ranks = (4, 3) if low_rank and k in ex.fedslr else (32, 10)
+        rk = np.tile(np.array(ranks), (S, R + 1, 1))
+        down = np.full((S, R), float(min(ranks[0] * 81, 49 * 32) + min(ranks[1] * 42, 320) + 42))
         out[k] = {"test_global": 1 - glob, "test_personal": 1 - pers, "downlink": down, "rank": rk,
                   "density": np.full((S, R + 1), 0.5)}
     return out
 
 
-def _image_data(claim: str, arrays: dict) -> ClaimData:
-    return ClaimData(claim, Sizes("quick", F.IMAGE_SIZES["quick"]), 0, arrays)
+def _image_data(ex, claim: str, arrays: dict) -> ClaimData:
+    return ClaimData(claim, Sizes("quick", ex.sizes["quick"]), 0, arrays)
 
 
+EXPERIMENTS = [(M.FASHION, ""), (M.MINILM, "minilm_")]
+
+
+@pytest.mark.parametrize("ex, prefix", EXPERIMENTS)
 @pytest.mark.parametrize("gain, verdict", [(0.2, Verdict.AGREES), (0.0, Verdict.QUALITATIVE),
                                            (-0.2, Verdict.DISAGREES)])
-def test_personalised_beats_global(gain, verdict):
-    f = CLAIMS["fedslr.personalised_beats_global"].judge(_image_data("fedslr.personalised_beats_global", _image(gain)))
+def test_personalised_beats_global(ex, prefix, gain, verdict):
+    claim = f"fedslr.{prefix}personalised_beats_global"
+    f = CLAIMS[claim].judge(_image_data(ex, claim, _image(ex, gain)))
     assert f.verdict is verdict, f.message
-    assert len(f.facts["comparisons"]) == len(F.FEDSLR_RUNS) * (1 + len(F.GLOBAL_BASELINES))
+    assert len(f.facts["comparisons"]) == len(ex.fedslr) * (1 + len(ex.global_only))
+    assert set(f.facts["vs_personal"]) == {f"{r} − {b}" for r in ex.fedslr for b in ("fedavg_ft", "ditto")}
 
 
-def test_downlink_needs_a_rank_below_break_even():
-    judge = CLAIMS["fedslr.downlink_shrinks"].judge
-    low = judge(_image_data("fedslr.downlink_shrinks", _image(0.1, ranks=(4, 3))))
-    assert low.verdict is Verdict.QUALITATIVE and all(r["downlink_ratio"] < 1 for r in low.facts.values())
-    full = judge(_image_data("fedslr.downlink_shrinks", _image(0.1, ranks=(32, 10))))
+def test_the_experiments_roles():
+    assert M.FASHION.global_only == ("fedavg", "feddyn") and M.MINILM.global_only == ("fedavg", "feddyn", "lora")
+    assert M.MINILM.personal_baselines == ("fedavg_ft", "ditto") and len(M.MINILM.fedslr) == 4
+
+
+@pytest.mark.parametrize("ex, prefix", EXPERIMENTS)
+def test_downlink_needs_a_rank_below_break_even(ex, prefix):
+    claim = f"fedslr.{prefix}downlink_shrinks"
+    judge = CLAIMS[claim].judge
+    low = judge(_image_data(ex, claim, _image(ex, 0.1, low_rank=True)))
+    assert low.verdict is Verdict.QUALITATIVE and all(low.facts[k]["downlink_ratio"] < 1 for k in ex.fedslr)
+    full = judge(_image_data(ex, claim, _image(ex, 0.1)))
     assert full.verdict is Verdict.DISAGREES
 
 
