@@ -9,7 +9,7 @@ configuration (full participation, full-batch gradients, both stages), two ways:
 
 Both must give the same global models and personal parts (the bench fails otherwise); it prints the
 time per round and the ratio (aim: ≥ 20× at 20 clients × 10 seeds on a CPU).
-Run: ``python -m bench.fedslr [--seeds 10] [--clients 20] [--rounds 5]``.
+Run: ``python -m bench.fedslr [--seeds 10] [--clients 20] [--rounds 20]``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--clients", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=20)
     args = ap.parse_args(argv)
     seeds = list(range(args.seeds))
     task = MatrixRegressionTask(MatrixRegressionConfig(d1=8, d2=6, rank=2, sparsity=3, n=args.clients, m=200),

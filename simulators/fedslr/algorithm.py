@@ -228,10 +228,12 @@ def run_fedslr(task: FedSLRTask, cfg: FedSLRConfig, *, seeds: Sequence[int], rec
         # stage 1 on every client (inactive ones are discarded by the masks)
         w_t = expand(w)
         wi = {k: v.clone() for k, v in w_t.items()}
+        # ∇ of the local objective: g − μ + α(w − wᵗ) + wd·w = g + (α + wd)·w − (μ + α·wᵗ); the last term is fixed
+        anchor = {k: mu[k] + cfg.alpha_coef * w_t[k] for k in wi}
+        shrink = cfg.alpha_coef + cfg.weight_decay
         for _ in range(cfg.local_steps):
             g = task.grads(wi, batch())
-            wi = {k: wi[k] - lr * (g[k] - mu[k] + cfg.alpha_coef * (wi[k] - w_t[k]) + cfg.weight_decay * wi[k])
-                  for k in wi}
+            wi = {k: wi[k] - lr * (g[k] + shrink * wi[k] - anchor[k]) for k in wi}
         if cfg.alpha_coef > 0:
             mu = {k: mu[k] + a_b[k] * cfg.alpha_coef * (w_t[k] - wi[k]) for k in mu}
         # server
