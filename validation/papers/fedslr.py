@@ -45,7 +45,8 @@ NUCLEAR_WEIGHT = 0.4  # λ of the nuclear norm: the reference minimiser has the 
 #: stage-1 settings: α in units of the largest client smoothness L, local steps, participation, weight decay
 STAGE1 = [dict(alpha_over_L=a, local_steps=e, participation=q, weight_decay=0.0)
           for a in (0.5, 1.0, 2.0) for e in (1, 5) for q in (1.0, 0.5)] + [
-    dict(alpha_over_L=1.0, local_steps=5, participation=1.0, weight_decay=1e-3)]  # the code's weight decay
+    dict(alpha_over_L=1.0, local_steps=5, participation=1.0, weight_decay=1e-3),  # the code's weight decay
+    dict(alpha_over_L=1.0, local_steps=5, participation=1.0, weight_decay=0.0, lr_decay=0.998)]  # the code's lr decay
 L1_WEIGHTS = (0.02, 0.05, 0.1, 0.2)  # γ of the ℓ1 norm (stage 2)
 SIZES = {"quick": dict(seeds=3, rounds=300), "full": dict(seeds=10, rounds=1000)}
 
@@ -56,7 +57,7 @@ def _config(task: MatrixRegressionTask, s: dict, **kw) -> FedSLRConfig:
     # the local objective is (L + α + wd)-smooth: step 1/(L + α + wd) for both stages
     return FedSLRConfig(lr=1.0 / (L + alpha + s["weight_decay"]), alpha_coef=alpha, nuclear_weight=NUCLEAR_WEIGHT,
                         local_steps=s["local_steps"], participation=s["participation"],
-                        weight_decay=s["weight_decay"], **kw)
+                        weight_decay=s["weight_decay"], lr_decay=s.get("lr_decay", 1.0), **kw)
 
 
 def _reference(task: MatrixRegressionTask, s: int, wd: float) -> np.ndarray:
@@ -132,7 +133,8 @@ def _status(kkt: np.ndarray, floor: np.ndarray) -> str:
 
 def _label(s: dict) -> str:
     wd = f", wd={s['weight_decay']:g}" if s["weight_decay"] else ""
-    return f"α/L={s['alpha_over_L']:g}, E={s['local_steps']}, q={s['participation']:g}{wd}"
+    decay = f", lr decay={s['lr_decay']:g}" if s.get("lr_decay", 1.0) != 1 else ""
+    return f"α/L={s['alpha_over_L']:g}, E={s['local_steps']}, q={s['participation']:g}{wd}{decay}"
 
 
 def _stage1_judge(data) -> Finding:
@@ -366,7 +368,7 @@ def _rate_draw(data, finding: Finding) -> list[Figure]:
     steps = sorted({s["local_steps"] for s in STAGE1})
     grid = np.full((len(steps), len(alphas)), np.nan)
     for s, (k, r) in zip(STAGE1, finding.facts["convex"].items()):
-        if s["participation"] == 1 and not s["weight_decay"]:
+        if s["participation"] == 1 and not s["weight_decay"] and s.get("lr_decay", 1.0) == 1:
             grid[steps.index(s["local_steps"]), alphas.index(s["alpha_over_L"])] = r["per_round_factor"]
     im = axes[1].imshow(grid, cmap="viridis_r", vmin=0, vmax=1, origin="lower")
     axes[1].set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])

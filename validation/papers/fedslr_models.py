@@ -88,7 +88,9 @@ class Experiment:
         return tuple(k for k in self.methods if k not in self.fedslr and k not in self.global_only)
 
     def units(self, sizes, seed: int) -> dict[str, Unit]:
-        return {name: unit(self.run, **{self.task_key: self.task}, train=self.train, method=m, rounds=sizes["rounds"],
+        # a budget may scale the task (clients, reviews) and the optimiser (participation) too
+        task, train = {**self.task, **sizes.get("task", {})}, {**self.train, **sizes.get("train", {})}
+        return {name: unit(self.run, **{self.task_key: task}, train=train, method=m, rounds=sizes["rounds"],
                            seeds=range(seed, seed + sizes["seeds"]), device="cpu",
                            label=f"FedSLR {self.title} {name}", cost=self.cost) for name, m in self.methods.items()}
 
@@ -113,7 +115,9 @@ FASHION = Experiment(
     {"fedslr_code": dict(nuclear_weight=1e-4), "fedslr_mid": dict(nuclear_weight=5e-3),
      "fedslr_high": dict(nuclear_weight=2e-2), "fedslr_mid_p0": dict(nuclear_weight=5e-3, p_init="zeros"),
      **_BASELINES},
-    {"quick": dict(seeds=4, rounds=40), "full": dict(seeds=10, rounds=300)},
+    #: full: the code's scale of 100 clients, a tenth of them per round
+    {"quick": dict(seeds=4, rounds=40),
+     "full": dict(seeds=10, rounds=500, task=dict(n=100), train=dict(participation=0.1))},
     cost=2,
 )
 
@@ -131,7 +135,10 @@ MINILM = Experiment(
      # stage 2 at the new w^{t+1} instead of the received w^t: is the code's one-round lag what costs accuracy?
      "fedslr_mid_new": dict(nuclear_weight=1e-3, stage2_at="new"), **_BASELINES,
      "lora": dict(parametrisation="lora", alpha_coef=0.0, nuclear_weight=0.0, stage2=False)},
-    {"quick": dict(seeds=4, rounds=8), "full": dict(seeds=10, rounds=100)},
+    #: full: 20 clients of 150 reviews of 64 tokens, half of them per round (a GPU)
+    {"quick": dict(seeds=4, rounds=8),
+     "full": dict(seeds=10, rounds=100, task=dict(n=20, m=150, max_length=64, train_examples=4000, test_examples=1000,
+                                                  test_per_client=100), train=dict(participation=0.5))},
     cost=4,
 )
 
