@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BARE = ("theory", "simulators", "validation")  # the folders; installed only as fedtheory.<name>
-PAPER_SIMULATORS = ("byzantine", "promptfolio", "la_lora", "fedslr")
+PAPER_SIMULATORS = ("byzantine", "promptfolio", "la_lora", "fedslr", "fedpft")
 
 
 def _module_name(path: Path) -> str:

@@ -59,6 +59,10 @@ ACCOUNT = {"sample_rate": 0.01, "steps": 100, "delta": 1e-5}
 Y_MAT = np.array([[2.0, 0.5], [0.3, -1.0], [0.1, 0.4]])  # 3 × 2, rank 2
 X_MAT = np.array([[1.5, 0.0], [0.0, 0.0], [0.0, 0.0]])  # rank 1
 VEC = np.array([0.8, -0.2, 0.0, 1.5])
+TRAJ = np.array([[0.5, -0.2], [0.3, 0.1], [0.1, 0.05]])  # k = 3 iterates in d = 2
+SQ = np.array([[0.6, -0.1], [0.2, 0.4]])  # d × d
+XS = np.array([[0.3, -0.5], [0.1, 0.2], [-0.4, 0.6]])  # S × d = 3 × 2
+FFN_IN = np.array([[0.3, -0.5], [0.1, 0.2], [-0.4, 0.6]])  # d_ff × d
 
 
 def _grad_to_vec(x):
@@ -151,6 +155,28 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
     "prox_gradient_l1": ("proximal", "prox_gradient_l1",
                          {"grad": _grad_to_vec, "x0": VEC, "lipschitz": 1.0, "weight": 0.3, "tol": 1e-12,
                           "max_iter": 50}, 30),
+    # proxy sub-model fine-tuning (FedPFT)
+    "gradient_error_condition": ("proxy_tuning", "gradient_error_condition", {"delta": VEC * 0.1, "grad": VEC}, 100),
+    "alignment_margin": ("proxy_tuning", "alignment_margin",
+                         {"delta": TRAJ * 0.1, "x": TRAJ, "x_star": np.zeros(2), "eta": 0.5}, 60),
+    "alignment_margin_derived": ("proxy_tuning", "alignment_margin_derived",
+                                 {"delta": TRAJ * 0.1, "x": TRAJ, "x_star": np.zeros(2)}, 60),
+    "proxy_rate_bound": ("proxy_tuning", "proxy_rate_bound", {"distance0_sq": 2.0, "eta": 0.5, "k": 10}, 100),
+    "descent_bound": ("proxy_tuning", "descent_bound", {"f_x": 1.0, "grad": VEC, "delta": VEC * 0.1, "eta": 0.5}, 100),
+    "descent_bound_derived": ("proxy_tuning", "descent_bound_derived",
+                              {"f_x": 1.0, "grad": VEC, "delta": VEC * 0.1, "eta": 0.5}, 100),
+    "step_bound": ("proxy_tuning", "step_bound", {"f_star": 0.0, "x": VEC, "x_next": VEC * 0.5, "x_star": VEC * 0,
+                                                  "delta": VEC * 0.1, "eta": 0.5}, 60),
+    "step_bound_derived": ("proxy_tuning", "step_bound_derived",
+                           {"f_star": 0.0, "x": VEC, "x_next": VEC * 0.5, "x_star": VEC * 0, "delta": VEC * 0.1,
+                            "eta": 0.5}, 60),
+    "linear_transformer_grads": ("proxy_tuning", "linear_transformer_grads",
+                                 {"x": XS, "A": SQ, "B": SQ.T, "C": SQ * 2, "target": XS * 0.5}, 40),
+    "gradient_gap_bounds": ("proxy_tuning", "gradient_gap_bounds",
+                            {"x": XS, "A": SQ, "B": SQ.T, "C": SQ * 2, "C_proxy": SQ, "target": XS * 0.5,
+                             "L3": 1.0}, 40),
+    "saliency": ("proxy_tuning", "saliency", {"w_in": FFN_IN, "w_out": FFN_IN.T * 2}, 60),
+    "apoz": ("proxy_tuning", "apoz", {"activations": FFN_IN, "threshold": 0.0}, 60),
     # communication counts (FedSLR)
     "factored_floats": ("communication", "factored_floats", {"m": 64, "n": 32, "k": 4}, 100),
     "break_even_rank": ("communication", "break_even_rank", {"m": 64, "n": 32}, 100),

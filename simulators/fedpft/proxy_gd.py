@@ -1,0 +1,114 @@
+r"""Exact gradient descent on a proxy f′ of a convex quadratic f, batched over seeds × instances (FedPFT Theorem 1).
+
+Each instance: :math:`f(x) = \tfrac12(x - x^*)^\top Q(x - x^*)` in float64, Q with eigenvalues log-spaced in
+[L₁/κ, L₁] (L₁ = 1) and a random basis, x* and x⁽⁰⁾ standard normal. Gradient descent runs on the proxy,
+:math:`x^{(i+1)} = x^{(i)} - \eta\nabla f'(x^{(i)})` with η = ``eta_factor``/L₁, and every iterate records f, ∇f and
+:math:`\delta = \nabla f' - \nabla f`. The proxies (``proxy``, error size c = ``scale``):
+
+- ``"proportional"``: f′ = (1 + c) f, δ = c∇f (same minimiser; c < 0 too);
+- ``"hessian"``: f′ = ½(x − x*)ᵀQ′(x − x*), Q′ = Q + cL₁P with P a random PSD matrix of norm 1 (same
+  minimiser, a perturbed curvature);
+- ``"shifted"``: f′ = ½(x − x′*)ᵀQ(x − x′*), x′* = x* + c‖x⁽⁰⁾ − x*‖u (δ constant: the minimiser moves);
+- ``"random"``: δ = c‖∇f(x)‖u_i with a fresh random unit u_i every step — not the gradient of any function, so
+  outside the theorem's assumptions (a stress test).
+
+All but ``"random"`` are convex with Lipschitz gradients, as Theorem 1 assumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fedtheory.simulators.shared import seeding
+from fedtheory.simulators.shared.config import check_choice, check_scalar, check_seeds, require_ints
+
+__all__ = ["PROXIES", "ProxyGDConfig", "run_proxy_gd"]
+
+PROXIES = ("proportional", "hessian", "shifted", "random")
+
+
+@dataclass(frozen=True)
+class ProxyGDConfig:
+    """Sizes of the quadratic problem and the proxy."""
+
+    dim: int = 8
+    instances: int = 64
+    steps: int = 200
+    eta_factor: float = 1.0  # η = eta_factor / L₁ (Theorem 1 needs η ≤ 1/L₁)
+    condition: float = 10.0  # κ = L₁ / λ_min(Q)
+    proxy: str = "proportional"
+    scale: float = 0.3  # c
+
+    def __post_init__(self) -> None:
+        require_ints(self, {"dim": 1, "instances": 1, "steps": 1})
+        check_scalar("eta_factor", self.eta_factor, low=0, low_open=True)
+        check_scalar("condition", self.condition, low=1)
+        check_choice("proxy", self.proxy, PROXIES)
+        check_scalar("scale", self.scale, low=-1, low_open=True)
+
+
+def _rotations(gens, I: int, d: int) -> torch.Tensor:
+    return torch.linalg.qr(seeding.draw(gens, torch.randn, (I, d, d), dtype=torch.float64))[0]
+
+
+def run_proxy_gd(cfg: ProxyGDConfig, seeds: Sequence[int], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Gradient descent on the proxy for every seed and instance at once.
+
+    Returns
+    -------
+    dict of float64 tensors: ``x`` (S, I, k+1, d) the iterates x⁽⁰⁾ … x⁽ᵏ⁾; ``f`` (S, I, k+1) f at them (f* = 0);
+    ``grad`` and ``delta`` (S, I, k+1, d) ∇f and δ at them; ``x_star`` (S, I, d); ``eta`` (S, I).
+    """
+    seeds = check_seeds(seeds)
+    S, I, d, k = len(seeds), cfg.instances, cfg.dim, cfg.steps
+    gens = seeding.generators(seeds, "proxy gd")  # drawn on the CPU: the same numbers on every device
+    eig = torch.logspace(-np.log10(cfg.condition), 0, d, dtype=torch.float64)  # L₁ = 1
+    U = _rotations(gens, I, d)
+    Q = (U * eig) @ U.transpose(-1, -2)
+    x_star = seeding.draw(gens, torch.randn, (I, d), dtype=torch.float64)
+    x0 = seeding.draw(gens, torch.randn, (I, d), dtype=torch.float64)
+    extra = seeding.draw(gens, torch.randn, (I, d, d), dtype=torch.float64)  # P's basis, the shift's direction
+    noise = seeding.draw(gens, torch.randn, (k + 1, I, d), dtype=torch.float64).movedim(1, 2)  # (S, I, k+1, d)
+    Q, x_star, x0, extra, noise = (t.to(device) for t in (Q, x_star, x0, extra, noise))
+    c = cfg.scale
+    if cfg.proxy == "hessian":
+        V = torch.linalg.qr(extra)[0]
+        P = (V * torch.linspace(0, 1, d, dtype=torch.float64, device=device)) @ V.transpose(-1, -2)  # PSD, ‖P‖ = 1
+        Qp = Q + c * P
+        if c < 0 and torch.linalg.eigvalsh(Qp)[..., 0].min() < 0:
+            raise ValueError(f"scale must keep Q + scale·P positive semidefinite for the hessian proxy, got {c}")
+    if cfg.proxy == "shifted":
+        u = extra[..., 0] / extra[..., 0].norm(dim=-1, keepdim=True)
+        shift = c * (x0 - x_star).norm(dim=-1, keepdim=True) * u
+
+    def grad_f(x):
+        return ((x - x_star)[..., None, :] @ Q)[..., 0, :]  # Q symmetric
+
+    def delta_at(x, g, i):
+        if cfg.proxy == "proportional":
+            return c * g
+        if cfg.proxy == "hessian":
+            return ((x - x_star)[..., None, :] @ (Qp - Q))[..., 0, :]
+        if cfg.proxy == "shifted":
+            return -(shift[..., None, :] @ Q)[..., 0, :]  # Q(x − x′*) − Q(x − x*)
+        u = noise[:, :, i] / noise[:, :, i].norm(dim=-1, keepdim=True)
+        return c * g.norm(dim=-1, keepdim=True) * u
+
+    eta = torch.full((S, I), cfg.eta_factor, dtype=torch.float64, device=device)  # / L₁ = 1
+    xs, gs, ds = [x0], [], []
+    x = x0
+    for i in range(k + 1):
+        g = grad_f(x)
+        dl = delta_at(x, g, i)
+        gs.append(g), ds.append(dl)
+        if i < k:
+            x = x - eta[..., None] * (g + dl)
+            xs.append(x)
+    X = torch.stack(xs, 2)
+    e = X - x_star[:, :, None]
+    f = 0.5 * ((e[..., None, :] @ Q[:, :, None]) @ e[..., None])[..., 0, 0]
+    return {"x": X, "f": f, "grad": torch.stack(gs, 2), "delta": torch.stack(ds, 2), "x_star": x_star, "eta": eta}

@@ -1,0 +1,68 @@
+"""Judges of the FedPFT claims on synthetic arrays whose verdict is known by construction."""
+
+import numpy as np
+import pytest
+
+from fedtheory import CLAIMS
+from fedtheory.validation.harness.budgets import Sizes
+from fedtheory.validation.harness.claims import ClaimData
+from fedtheory.validation.harness.records import Verdict
+from fedtheory.validation.papers import fedpft as P
+
+SIZES = Sizes("quick", P.SIZES["quick"])
+SHAPE = (2, 3, 10)  # seeds, instances, steps
+
+
+def _theorem1(printed_gap: float = 0.0, rate_gap: float = 0.5, conditions: bool = True) -> dict:
+    """f(x⁺) = 1; each bound = 1 + margin (printed bounds short by ``printed_gap``); gap/bound(11) = rate_gap."""
+    out = {}
+    one = np.ones(SHAPE)
+    for j in range(len(P.SETTINGS)):
+        out |= {f"{j}_next": one, f"{j}_rhs17": one - printed_gap, f"{j}_rhs17d": one + 0.1,
+                f"{j}_rhs22": one - printed_gap, f"{j}_rhs22d": one + 0.1, f"{j}_mag17": one, f"{j}_mag22": one,
+                f"{j}_c9": np.full(SHAPE, conditions), f"{j}_c9p": np.full(SHAPE, conditions),
+                f"{j}_descent_ok": np.full(SHAPE, True), f"{j}_margin10": np.full(SHAPE, 1.0 if conditions else -1.0),
+                f"{j}_margin10d": np.ones(SHAPE), f"{j}_bound11": one / rate_gap}
+    return out
+
+
+def _judge(claim, name, arrays):
+    return CLAIMS[claim].judge(ClaimData(claim, SIZES, 0, {name: arrays}))
+
+
+def test_proof_steps_disagree_only_when_a_printed_step_fails():
+    assert _judge("fedpft.theorem1_proof_steps", "theorem1", _theorem1(0.0)).verdict is Verdict.AGREES
+    f = _judge("fedpft.theorem1_proof_steps", "theorem1", _theorem1(0.01))
+    assert f.verdict is Verdict.DISAGREES and "First counterexample to (17)" in f.message
+    assert f.facts["totals"]["eq17_derived"] == 0
+    # a miss within the rounding allowance (64 ε · magnitude) is not a violation
+    assert _judge("fedpft.theorem1_proof_steps", "theorem1", _theorem1(10 * P.EPS)).verdict is Verdict.AGREES
+
+
+@pytest.mark.parametrize("rate_gap, conditions, verdict", [(0.5, True, Verdict.BOUND_HOLDS),
+                                                           (2.0, True, Verdict.BOUND_VIOLATED),
+                                                           (2.0, False, Verdict.VACUOUS)])
+def test_rate_is_checked_where_the_conditions_hold(rate_gap, conditions, verdict):
+    f = _judge("fedpft.theorem1_rate", "theorem1", _theorem1(rate_gap=rate_gap, conditions=conditions))
+    assert f.verdict is verdict, f.message
+    if not conditions:  # the bound fails everywhere, but nowhere that the theorem speaks of
+        assert all(r["violations_anywhere"] > 0 and r["checked"] == 0 for r in f.facts.values())
+
+
+def _theorem2(ratio_printed: float) -> dict:
+    out = {}
+    for name in P.FAMILIES:
+        gap = np.full((2, 9, 5), 1.0)
+        out |= {f"{name}/gap_{p}": gap for p in "AB"}
+        out |= {f"{name}/printed_{p}": gap / ratio_printed for p in "AB"}
+        out |= {f"{name}/proof_{p}": gap * 2 for p in "AB"}
+        out |= {f"{name}/derived_{p}": gap * 4 for p in "AB"}
+        out[f"{name}/closed_form_gap_A"] = gap
+    return out
+
+
+def test_theorem2_is_violated_when_a_printed_ratio_exceeds_one():
+    assert _judge("fedpft.theorem2_linear", "theorem2", _theorem2(0.5)).verdict is Verdict.BOUND_HOLDS
+    f = _judge("fedpft.theorem2_linear", "theorem2", _theorem2(1.5))
+    assert f.verdict is Verdict.BOUND_VIOLATED
+    assert all(r["printed"]["max_ratio"] == pytest.approx(1.5) for r in f.facts.values())
