@@ -2,7 +2,7 @@ r"""Fine-tuning through a proxy sub-model: FedPFT's Theorems 1 and 2, its salien
 
 **Theorem 1** (FedPFT §3.5, proof in Appendix A). f and its proxy f′ are convex with L₁- and
 L₂-Lipschitz gradients; gradient descent runs on f′, :math:`x^{(i+1)} = x^{(i)} - \eta\nabla f'(x^{(i)})`,
-η ≤ 1/L₁, and :math:`\delta = \nabla f' - \nabla f`. If
+η ≤ 1/L₁, and :math:`\delta = \nabla f' - \nabla f` (``grad_error``). If
 
 .. math:: \lVert\delta\rVert_2^2 < \tfrac12\lVert\nabla f\rVert_2^2 \quad (9), \qquad
           \eta\sum_{i=1}^k\lVert\delta^{(i)}\rVert_2^2 \le \sum_{i=1}^k\langle\delta^{(i)}, x^{(i)} - x^*\rangle \quad (10)
@@ -77,44 +77,44 @@ def _sq(v: np.ndarray) -> np.ndarray:
 
 
 @provenance("published", "FedPFT (arXiv 2404.11536), Theorem 1, condition (9); proof Eq. 18 with grad f'")
-def gradient_error_condition(delta: ArrayLike, grad: ArrayLike) -> ArrayLike:
+def gradient_error_condition(grad_error: ArrayLike, grad: ArrayLike) -> ArrayLike:
     r"""Condition (9): :math:`\lVert\delta\rVert_2^2 < \tfrac12\lVert g\rVert_2^2`, vectors along the last axis.
 
     ``grad`` = ∇f gives the theorem as stated; ``grad`` = ∇f′ the proof's (18). **published**.
 
     Parameters
     ----------
-    delta, grad : array_like, shape (..., d)
+    grad_error, grad : array_like, shape (..., d)
 
     Returns
     -------
     bool or ndarray of bool, shape (...)
     """
-    v = _vectors(delta=delta, grad=grad)
-    val = check_representable("||delta||^2 - ||grad||^2 / 2", lambda delta, grad: _sq(delta) - 0.5 * _sq(grad),
+    v = _vectors(grad_error=grad_error, grad=grad)
+    val = check_representable("||grad_error||^2 - ||grad||^2 / 2", lambda grad_error, grad: _sq(grad_error) - 0.5 * _sq(grad),
                               elementwise=False, **v)
     return val < 0 if val.ndim else bool(val < 0)
 
 
-def _trajectory(delta, x, x_star):
-    v = _vectors(delta=delta, x=x)
+def _trajectory(grad_error, x, x_star):
+    v = _vectors(grad_error=grad_error, x=x)
     if v["x"].ndim < 2:
         raise ValueError(f"x must be a trajectory of shape (..., k, d) with k >= 1, got shape {v['x'].shape}")
     xs = as_float_array("x_star", x_star)
     if xs.shape != v["x"].shape[:-2] + v["x"].shape[-1:]:
         raise ValueError(f"x_star must have shape {v['x'].shape[:-2] + v['x'].shape[-1:]} (x without its step axis), "
                          f"got {xs.shape}")
-    return v["delta"], v["x"], xs[..., None, :]
+    return v["grad_error"], v["x"], xs[..., None, :]
 
 
 @provenance("published", "FedPFT (arXiv 2404.11536), Theorem 1, condition (10) = proof Eq. 25")
-def alignment_margin(delta: ArrayLike, x: ArrayLike, x_star: ArrayLike, eta: ArrayLike) -> np.ndarray:
+def alignment_margin(grad_error: ArrayLike, x: ArrayLike, x_star: ArrayLike, eta: ArrayLike) -> np.ndarray:
     r"""Condition (10) for every prefix k: :math:`\sum_{i=1}^k\langle\delta^{(i)}, x^{(i)} - x^*\rangle - \eta\sum_{i=1}^k\lVert\delta^{(i)}\rVert^2`
     (≥ 0 where (10) holds), with :math:`\delta^{(i)} = \delta(x^{(i)})` paired with :math:`x^{(i)}` as printed. **published**.
 
     Parameters
     ----------
-    delta : array_like (..., k, d), δ at x⁽¹⁾ … x⁽ᵏ⁾
+    grad_error : array_like (..., k, d), δ at x⁽¹⁾ … x⁽ᵏ⁾
     x : array_like (..., k, d), the iterates x⁽¹⁾ … x⁽ᵏ⁾
     x_star : array_like (..., d), the minimiser of f
     eta : array_like > 0, broadcastable with (...)
@@ -123,22 +123,22 @@ def alignment_margin(delta: ArrayLike, x: ArrayLike, x_star: ArrayLike, eta: Arr
     -------
     ndarray (..., k): the margin after each step.
     """
-    d, xs, star = _trajectory(delta, x, x_star)
+    d, xs, star = _trajectory(grad_error, x, x_star)
     eta = _eta(eta)
-    return check_representable("sum <delta, x - x*> - eta sum ||delta||^2",
+    return check_representable("sum <grad_error, x - x*> - eta sum ||grad_error||^2",
                                lambda d, xs, star, eta: np.cumsum(np.sum(d * (xs - star), -1), -1)
                                - np.asarray(eta)[..., None] * np.cumsum(_sq(d), -1),
                                elementwise=False, d=d, xs=xs, star=star, eta=eta)
 
 
 @provenance("derived", "derived here from the proof of FedPFT Theorem 1 (arXiv 2404.11536), Eq. 22-25")
-def alignment_margin_derived(delta: ArrayLike, x: ArrayLike, x_star: ArrayLike) -> np.ndarray:
+def alignment_margin_derived(grad_error: ArrayLike, x: ArrayLike, x_star: ArrayLike) -> np.ndarray:
     r"""The condition the derived per-step inequality needs, for every prefix k:
     :math:`\sum_{i=1}^k\langle\delta(x^{(i-1)}), x^{(i)} - x^*\rangle` (≥ 0 where it holds). **derived** (module docstring).
 
     Parameters
     ----------
-    delta : array_like (..., k, d), δ at x⁽⁰⁾ … x⁽ᵏ⁻¹⁾ (the error each step used)
+    grad_error : array_like (..., k, d), δ at x⁽⁰⁾ … x⁽ᵏ⁻¹⁾ (the error each step used)
     x : array_like (..., k, d), x⁽¹⁾ … x⁽ᵏ⁾ (where each step landed)
     x_star : array_like (..., d)
 
@@ -146,8 +146,8 @@ def alignment_margin_derived(delta: ArrayLike, x: ArrayLike, x_star: ArrayLike) 
     -------
     ndarray (..., k)
     """
-    d, xs, star = _trajectory(delta, x, x_star)
-    return check_representable("sum <delta(x_{i-1}), x_i - x*>",
+    d, xs, star = _trajectory(grad_error, x, x_star)
+    return check_representable("sum <grad_error(x_{i-1}), x_i - x*>",
                                lambda d, xs, star: np.cumsum(np.sum(d * (xs - star), -1), -1),
                                elementwise=False, d=d, xs=xs, star=star)
 
@@ -173,61 +173,61 @@ def proxy_rate_bound(distance0_sq: ArrayLike, eta: ArrayLike, k: ArrayLike) -> A
                                                r0=r0, eta=eta, k=k))
 
 
-def _descent(f_x, grad, delta, eta, cross: bool):
+def _descent(f_x, grad, grad_error, eta, cross: bool):
     f_x = as_float_array("f_x", f_x)
-    v = _vectors(grad=grad, delta=delta)
+    v = _vectors(grad=grad, grad_error=grad_error)
     eta = _eta(eta)
 
-    def rhs(f_x, grad, delta, eta):
-        out = f_x - 0.5 * eta * _sq(grad) + 0.5 * eta * _sq(delta)
-        return out - eta * np.sum(grad * delta, -1) if cross else out
+    def rhs(f_x, grad, grad_error, eta):
+        out = f_x - 0.5 * eta * _sq(grad) + 0.5 * eta * _sq(grad_error)
+        return out - eta * np.sum(grad * grad_error, -1) if cross else out
 
     return scalar_or_array(check_representable("the descent bound", rhs, elementwise=False, f_x=f_x, eta=eta, **v))
 
 
 @provenance("published", "FedPFT (arXiv 2404.11536), proof of Theorem 1, Eq. 17")
-def descent_bound(f_x: ArrayLike, grad: ArrayLike, delta: ArrayLike, eta: ArrayLike) -> ArrayLike:
+def descent_bound(f_x: ArrayLike, grad: ArrayLike, grad_error: ArrayLike, eta: ArrayLike) -> ArrayLike:
     r"""(17) as printed: the bound on f(x⁺) after one step on f′,
     :math:`f(x) - \frac\eta2\lVert\nabla f\rVert^2 - \eta\nabla f^\top\delta + \frac\eta2\lVert\delta\rVert^2`. **published**.
 
     Parameters
     ----------
     f_x : array_like (...), f(x)
-    grad, delta : array_like (..., d), ∇f(x) and δ(x)
+    grad, grad_error : array_like (..., d), ∇f(x) and δ(x)
     eta : array_like > 0, the step (the proof assumes η ≤ 1/L₁)
 
     Returns
     -------
     float or ndarray (...)
     """
-    return _descent(f_x, grad, delta, eta, cross=True)
+    return _descent(f_x, grad, grad_error, eta, cross=True)
 
 
 @provenance("derived", "derived here: the descent lemma with L1*eta <= 1 (corrects FedPFT Eq. 17)")
-def descent_bound_derived(f_x: ArrayLike, grad: ArrayLike, delta: ArrayLike, eta: ArrayLike) -> ArrayLike:
+def descent_bound_derived(f_x: ArrayLike, grad: ArrayLike, grad_error: ArrayLike, eta: ArrayLike) -> ArrayLike:
     r"""The descent step with the cross term kept: :math:`f(x) - \frac\eta2\lVert\nabla f\rVert^2 + \frac\eta2\lVert\delta\rVert^2`,
     valid for η ≤ 1/L₁ (module docstring). **derived**. Parameters and returns as :func:`descent_bound`."""
-    return _descent(f_x, grad, delta, eta, cross=False)
+    return _descent(f_x, grad, grad_error, eta, cross=False)
 
 
-def _step(f_star, x, x_next, x_star, delta, eta, printed: bool):
+def _step(f_star, x, x_next, x_star, grad_error, eta, printed: bool):
     f_star = as_float_array("f_star", f_star)
-    v = _vectors(x=x, x_next=x_next, x_star=x_star, delta=delta)
+    v = _vectors(x=x, x_next=x_next, x_star=x_star, grad_error=grad_error)
     eta = _eta(eta)
 
-    def rhs(f_star, x, x_next, x_star, delta, eta):
+    def rhs(f_star, x, x_next, x_star, grad_error, eta):
         e, e_next = x - x_star, x_next - x_star
         out = f_star + (_sq(e) - _sq(e_next)) / (2 * eta)
         if printed:
-            return out - np.sum(delta * e, -1) + eta * _sq(delta)
-        return out - np.sum(delta * e_next, -1)
+            return out - np.sum(grad_error * e, -1) + eta * _sq(grad_error)
+        return out - np.sum(grad_error * e_next, -1)
 
     return scalar_or_array(check_representable("the per-step bound", rhs, elementwise=False, f_star=f_star, eta=eta,
                                                **v))
 
 
 @provenance("published", "FedPFT (arXiv 2404.11536), proof of Theorem 1, Eq. 22-23 (per step)")
-def step_bound(f_star: ArrayLike, x: ArrayLike, x_next: ArrayLike, x_star: ArrayLike, delta: ArrayLike,
+def step_bound(f_star: ArrayLike, x: ArrayLike, x_next: ArrayLike, x_star: ArrayLike, grad_error: ArrayLike,
                eta: ArrayLike) -> ArrayLike:
     r"""The per-step inequality of (22)–(23) as printed, the bound on f(x⁺):
     :math:`f^* + \frac{\lVert x - x^*\rVert^2 - \lVert x^+ - x^*\rVert^2}{2\eta} - \langle\delta, x - x^*\rangle + \eta\lVert\delta\rVert^2`.
@@ -236,23 +236,23 @@ def step_bound(f_star: ArrayLike, x: ArrayLike, x_next: ArrayLike, x_star: Array
     Parameters
     ----------
     f_star : array_like (...), f(x*)
-    x, x_next, x_star, delta : array_like (..., d): the point, the next iterate x − η∇f′(x), the minimiser, δ(x)
+    x, x_next, x_star, grad_error : array_like (..., d): the point, the next iterate x − η∇f′(x), the minimiser, δ(x)
     eta : array_like > 0
 
     Returns
     -------
     float or ndarray (...)
     """
-    return _step(f_star, x, x_next, x_star, delta, eta, printed=True)
+    return _step(f_star, x, x_next, x_star, grad_error, eta, printed=True)
 
 
 @provenance("derived", "derived here from the proof of FedPFT Theorem 1 (arXiv 2404.11536), Eq. 22-23")
-def step_bound_derived(f_star: ArrayLike, x: ArrayLike, x_next: ArrayLike, x_star: ArrayLike, delta: ArrayLike,
+def step_bound_derived(f_star: ArrayLike, x: ArrayLike, x_next: ArrayLike, x_star: ArrayLike, grad_error: ArrayLike,
                        eta: ArrayLike) -> ArrayLike:
     r"""The per-step inequality derived with the cross term kept:
     :math:`f^* + \frac{\lVert x - x^*\rVert^2 - \lVert x^+ - x^*\rVert^2}{2\eta} - \langle\delta(x), x^+ - x^*\rangle`
     (η ≤ 1/L₁, f convex; module docstring). **derived**. Parameters and returns as :func:`step_bound`."""
-    return _step(f_star, x, x_next, x_star, delta, eta, printed=False)
+    return _step(f_star, x, x_next, x_star, grad_error, eta, printed=False)
 
 
 def _matrices(**arrays) -> dict[str, np.ndarray]:

@@ -61,7 +61,7 @@ def run_proxy_gd(cfg: ProxyGDConfig, seeds: Sequence[int], device: torch.device 
     Returns
     -------
     dict of float64 tensors: ``x`` (S, I, k+1, d) the iterates x⁽⁰⁾ … x⁽ᵏ⁾; ``f`` (S, I, k+1) f at them (f* = 0);
-    ``grad`` and ``delta`` (S, I, k+1, d) ∇f and δ at them; ``x_star`` (S, I, d); ``eta`` (S, I).
+    ``grad`` and ``grad_error`` (S, I, k+1, d) ∇f and δ at them; ``x_star`` (S, I, d); ``eta`` (S, I).
     """
     seeds = check_seeds(seeds)
     S, I, d, k = len(seeds), cfg.instances, cfg.dim, cfg.steps
@@ -88,7 +88,7 @@ def run_proxy_gd(cfg: ProxyGDConfig, seeds: Sequence[int], device: torch.device 
     def grad_f(x):
         return ((x - x_star)[..., None, :] @ Q)[..., 0, :]  # Q symmetric
 
-    def delta_at(x, g, i):
+    def grad_error_at(x, g, i):
         if cfg.proxy == "proportional":
             return c * g
         if cfg.proxy == "hessian":
@@ -103,7 +103,7 @@ def run_proxy_gd(cfg: ProxyGDConfig, seeds: Sequence[int], device: torch.device 
     x = x0
     for i in range(k + 1):
         g = grad_f(x)
-        dl = delta_at(x, g, i)
+        dl = grad_error_at(x, g, i)
         gs.append(g), ds.append(dl)
         if i < k:
             x = x - eta[..., None] * (g + dl)
@@ -111,4 +111,4 @@ def run_proxy_gd(cfg: ProxyGDConfig, seeds: Sequence[int], device: torch.device 
     X = torch.stack(xs, 2)
     e = X - x_star[:, :, None]
     f = 0.5 * ((e[..., None, :] @ Q[:, :, None]) @ e[..., None])[..., 0, 0]
-    return {"x": X, "f": f, "grad": torch.stack(gs, 2), "delta": torch.stack(ds, 2), "x_star": x_star, "eta": eta}
+    return {"x": X, "f": f, "grad": torch.stack(gs, 2), "grad_error": torch.stack(ds, 2), "x_star": x_star, "eta": eta}

@@ -14,15 +14,15 @@ def test_the_iterates_are_gradient_descent_on_the_proxy(proxy):
     cfg = ProxyGDConfig(dim=5, instances=3, steps=6, proxy=proxy, scale=0.4, eta_factor=0.7)
     r = run_proxy_gd(cfg, [0, 1])
     step = r["x"][:, :, 1:] - r["x"][:, :, :-1]
-    torch.testing.assert_close(step, -0.7 * (r["grad"] + r["delta"])[:, :, :-1], rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(step, -0.7 * (r["grad"] + r["grad_error"])[:, :, :-1], rtol=1e-13, atol=1e-14)
     e = r["x"] - r["x_star"][:, :, None]
     assert torch.all(r["f"] >= 0) and torch.allclose(r["f"], 0.5 * (e * r["grad"]).sum(-1), rtol=1e-12)
     if proxy == "proportional":
-        torch.testing.assert_close(r["delta"], 0.4 * r["grad"], rtol=1e-14, atol=0)
+        torch.testing.assert_close(r["grad_error"], 0.4 * r["grad"], rtol=1e-14, atol=0)
     if proxy == "shifted":  # a constant error: the proxy's minimiser moved
-        torch.testing.assert_close(r["delta"], r["delta"][:, :, :1].expand_as(r["delta"]), rtol=0, atol=0)
+        torch.testing.assert_close(r["grad_error"], r["grad_error"][:, :, :1].expand_as(r["grad_error"]), rtol=0, atol=0)
     if proxy == "random":  # ‖δ‖ = c‖∇f‖ in a random direction
-        torch.testing.assert_close(r["delta"].norm(dim=-1), 0.4 * r["grad"].norm(dim=-1), rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(r["grad_error"].norm(dim=-1), 0.4 * r["grad"].norm(dim=-1), rtol=1e-12, atol=1e-15)
 
 
 def test_proxy_gd_is_deterministic_per_seed_and_refuses_bad_input():

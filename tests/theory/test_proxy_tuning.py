@@ -53,27 +53,27 @@ def test_derived_steps_hold_on_every_convex_quadratic(seed, scale, step):
     Q, x_star, L = _quadratic(seed)
     rng = np.random.default_rng(seed + 1)
     x = rng.normal(size=x_star.size)
-    delta = scale * rng.normal(size=x.size)  # any gradient error
+    grad_error = scale * rng.normal(size=x.size)  # any gradient error
     eta = step / L
     f = lambda z: 0.5 * (z - x_star) @ Q @ (z - x_star)  # noqa: E731
     grad = Q @ (x - x_star)
-    x_next = x - eta * (grad + delta)
-    tol = 1e-9 * (1 + abs(f(x)) + np.sum(delta**2) + np.sum((x - x_star) ** 2) / eta)
-    assert f(x_next) <= descent_bound_derived(f(x), grad, delta, eta) + tol
-    assert f(x_next) <= step_bound_derived(0.0, x, x_next, x_star, delta, eta) + tol
+    x_next = x - eta * (grad + grad_error)
+    tol = 1e-9 * (1 + abs(f(x)) + np.sum(grad_error**2) + np.sum((x - x_star) ** 2) / eta)
+    assert f(x_next) <= descent_bound_derived(f(x), grad, grad_error, eta) + tol
+    assert f(x_next) <= step_bound_derived(0.0, x, x_next, x_star, grad_error, eta) + tol
 
 
 def test_the_printed_steps_fail_on_a_one_dimensional_quadratic():
     """f = x²/2 (L = 1), η = 1, δ = ∇f/2: x⁺ = −x/2, f(x⁺) = 1/8 · x², but (17) prints −3/8 · x²."""
-    x, grad, delta, eta = np.array([1.0]), np.array([1.0]), np.array([0.5]), 1.0
-    x_next = x - eta * (grad + delta)
+    x, grad, grad_error, eta = np.array([1.0]), np.array([1.0]), np.array([0.5]), 1.0
+    x_next = x - eta * (grad + grad_error)
     assert x_next[0] == -0.5
-    assert descent_bound(0.5, grad, delta, eta) == pytest.approx(-0.375)
-    assert 0.125 > descent_bound(0.5, grad, delta, eta)  # (17) violated
-    assert 0.125 <= descent_bound_derived(0.5, grad, delta, eta)  # 0.5 − 0.5 + 0.125
+    assert descent_bound(0.5, grad, grad_error, eta) == pytest.approx(-0.375)
+    assert 0.125 > descent_bound(0.5, grad, grad_error, eta)  # (17) violated
+    assert 0.125 <= descent_bound_derived(0.5, grad, grad_error, eta)  # 0.5 − 0.5 + 0.125
     # (22)–(23): printed 0 + (1 − 1/4)/2 − 0.5 + 0.25 = 0.125 — holds here with equality; the derived one too
-    assert step_bound(0.0, x, x_next, np.zeros(1), delta, eta) == pytest.approx(0.125)
-    assert step_bound_derived(0.0, x, x_next, np.zeros(1), delta, eta) == pytest.approx(0.375 + 0.25)
+    assert step_bound(0.0, x, x_next, np.zeros(1), grad_error, eta) == pytest.approx(0.125)
+    assert step_bound_derived(0.0, x, x_next, np.zeros(1), grad_error, eta) == pytest.approx(0.375 + 0.25)
 
 
 def test_condition_9_and_the_rate_bound():
@@ -85,13 +85,13 @@ def test_condition_9_and_the_rate_bound():
 
 
 def test_alignment_margins_by_hand():
-    delta = np.array([[1.0, 0.0], [0.0, 2.0]])  # (k=2, d=2)
+    grad_error = np.array([[1.0, 0.0], [0.0, 2.0]])  # (k=2, d=2)
     x = np.array([[2.0, 0.0], [0.0, 1.0]])
     x_star = np.zeros(2)
     # printed: prefix sums of ⟨δ, x⟩ = (2, 2) → (2, 4); η‖δ‖² = 0.5·(1, 4) → (0.5, 2.5)
-    np.testing.assert_allclose(alignment_margin(delta, x, x_star, 0.5), [1.5, 1.5])
-    np.testing.assert_allclose(alignment_margin_derived(delta, x, x_star), [2.0, 4.0])
-    batch = alignment_margin(np.stack([delta, -delta]), np.stack([x, x]), np.zeros((2, 2)), np.array([0.5, 0.5]))
+    np.testing.assert_allclose(alignment_margin(grad_error, x, x_star, 0.5), [1.5, 1.5])
+    np.testing.assert_allclose(alignment_margin_derived(grad_error, x, x_star), [2.0, 4.0])
+    batch = alignment_margin(np.stack([grad_error, -grad_error]), np.stack([x, x]), np.zeros((2, 2)), np.array([0.5, 0.5]))
     np.testing.assert_allclose(batch, [[1.5, 1.5], [-2.5, -6.5]])
 
 

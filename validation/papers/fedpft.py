@@ -64,7 +64,7 @@ def theorem1_runs(settings: list[dict], dim: int, instances: int, steps: int, se
     for j, s in enumerate(settings):
         r = {k: v.numpy() for k, v in run_proxy_gd(ProxyGDConfig(dim=dim, instances=instances, steps=steps, **s),
                                                    seeds).items()}
-        x, f, g, dl, xs, eta = r["x"], r["f"], r["grad"], r["delta"], r["x_star"], r["eta"]
+        x, f, g, dl, xs, eta = r["x"], r["f"], r["grad"], r["grad_error"], r["x_star"], r["eta"]
         now, nxt = slice(0, -1), slice(1, None)
         star = np.broadcast_to(xs[:, :, None], x[:, :, now].shape)
         et = eta[..., None]
