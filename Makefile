@@ -44,6 +44,7 @@ bench: setup
 	$(VENV)/bin/python -m bench.dp_lora
 	$(VENV)/bin/python -m bench.fedslr
 	$(VENV)/bin/python -m bench.lora_transformer
+	$(VENV)/bin/python -m bench.fedpft
 	$(VENV)/bin/python -m bench.suite --jobs 2
 
 clean:

@@ -61,7 +61,8 @@ def check_layers(layers) -> tuple[int, ...] | None:
 
 
 #: the modules :func:`load_lora_model` can adapt, by short name: BERT's paths inside a layer
-LORA_TARGETS = {"query": "attention.self.query", "value": "attention.self.value", "output": "output.dense"}
+LORA_TARGETS = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
+                "attention_output": "attention.output.dense", "output": "output.dense"}
 
 
 def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] | None = None, seed: int = 0,

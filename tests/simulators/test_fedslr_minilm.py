@@ -78,6 +78,6 @@ def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="parametrisation"):
         MiniLMConfig(parametrisation="sparse")
     with pytest.raises(ValueError, match="targets"):
-        MiniLMConfig(targets=("key",))
+        MiniLMConfig(targets=("embeddings",))
     with pytest.raises(ValueError, match="m must lie"):
         MiniLMConfig(n=10, m=200, train_examples=1000)

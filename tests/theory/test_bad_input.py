@@ -177,6 +177,15 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
                              "L3": 1.0}, 40),
     "saliency": ("proxy_tuning", "saliency", {"w_in": FFN_IN, "w_out": FFN_IN.T * 2}, 60),
     "apoz": ("proxy_tuning", "apoz", {"activations": FFN_IN, "threshold": 0.0}, 60),
+    # cost model (FedPFT §3.6)
+    "layer_flops": ("proxy_costs", "layer_flops", {"S": 64, "d": 384, "d_ff": 1536}, 100),
+    "model_flops": ("proxy_costs", "model_flops", {"S": 64, "d": 384, "d_ff": np.array([1536, 384, 1536]),
+                                                  "V": 30522, "c_f": 1.0, "c_b": 2.0}, 60),
+    "model_floats": ("proxy_costs", "model_floats", {"S": 64, "d": 384, "d_ff": np.array([1536, 384, 1536]),
+                                                    "V": 30522}, 60),
+    "lora_round_floats": ("proxy_costs", "lora_round_floats", {"L": 6, "r": 8, "d": 384, "t": 10, "q": 0.5}, 100),
+    "transformer_weight_count": ("proxy_costs", "transformer_weight_count",
+                                 {"L": 12, "d": 768, "compressed": 10, "d_ff": 3072, "d_ff_compressed": 768}, 100),
     # communication counts (FedSLR)
     "factored_floats": ("communication", "factored_floats", {"m": 64, "n": 32, "k": 4}, 100),
     "break_even_rank": ("communication", "break_even_rank", {"m": 64, "n": 32}, 100),

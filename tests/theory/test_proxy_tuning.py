@@ -134,3 +134,28 @@ def test_saliency_and_apoz_by_hand():
     np.testing.assert_allclose(apoz(act, threshold=0.1), [2 / 3, 2 / 3])
     with pytest.raises(ValueError, match="w_out"):
         saliency(w_in, w_out.T)
+
+
+def test_cost_model_by_hand_and_table_1():
+    from fedtheory.theory.proxy_costs import (
+        layer_flops,
+        lora_round_floats,
+        model_floats,
+        model_flops,
+        transformer_weight_count,
+    )
+
+    S, d = 4, 8
+    assert layer_flops(S, d, 4 * d) == 4 * S * d**2 + S**2 * d + 2 * S * d * 4 * d + S * d
+    # d_ff = 4d: the layer is 12Sd² + S²d + Sd; d_ff = d: 6Sd² + S²d + Sd (§3.6.1)
+    assert layer_flops(S, d, 4 * d) == 12 * S * d**2 + S**2 * d + S * d
+    assert layer_flops(S, d, d) == 6 * S * d**2 + S**2 * d + S * d
+    assert model_flops(S, d, [4 * d] * 3, 100, c_f=1, c_b=2) == d * (100 + S) + 3 * 3 * layer_flops(S, d, 4 * d)
+    assert model_floats(S, d, [4 * d] * 3, 100) == d * (100 + S) + 12 * 3 * d**2 + 2 * 3 * d
+    assert model_floats(S, d, [d] * 3, 100) == d * (100 + S) + 6 * 3 * d**2 + 2 * 3 * d
+    assert lora_round_floats(6, 8, 384, 10, 0.5) == 8 * 6 * 8 * 384 + 0.2 * 0.5 * 6 * 384**2
+    # Table 1: 81M and 47M are the layers' weight matrices of BERT-base and its proxy, in units of 2^20
+    assert transformer_weight_count(12, 768, 0, 3072, 768) / 2**20 == 81.0
+    assert transformer_weight_count(12, 768, 10, 3072, 768) / 2**20 == 47.25
+    with pytest.raises(ValueError, match="compressed"):
+        transformer_weight_count(12, 768, 13, 3072, 768)

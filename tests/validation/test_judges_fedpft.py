@@ -66,3 +66,24 @@ def test_theorem2_is_violated_when_a_printed_ratio_exceeds_one():
     f = _judge("fedpft.theorem2_linear", "theorem2", _theorem2(1.5))
     assert f.verdict is Verdict.BOUND_VIOLATED
     assert all(r["printed"]["max_ratio"] == pytest.approx(1.5) for r in f.facts.values())
+
+
+def _costs(lora_extra: int = 0) -> dict:
+    """Counts as the exact formulas give them for MiniLM and its proxy (layers 1–4 at 384)."""
+    from fedtheory.theory.proxy_costs import layer_flops
+
+    B, S, d, r = P.COSTS["batch"], P.COSTS["tokens"], 384, P.COSTS["r"]
+    out = {"alignment_floats": np.array(P.COSTS["q"] * 384 * 2 * 384 * 4)}
+    for name, d_ff in (("full", np.full(6, 1536)), ("proxy", np.array([1536, 384, 384, 384, 384, 1536]))):
+        out |= {f"{name}_d_ff": d_ff, f"{name}_params": np.array(1), f"{name}_train_flops": np.array(1.0),
+                f"{name}_layer_weights": np.array(float(np.sum(4 * d**2 + 2 * d * d_ff))),
+                f"{name}_lora_floats": np.array(8 * 6 * r * d + lora_extra),
+                f"{name}_forward_layer_flops": 2 * B * (np.asarray(layer_flops(S, d, d_ff)) + S**2 * d - S * d + S * 8 * r * d)}
+    return out
+
+
+def test_costs_agree_only_when_every_exact_count_matches():
+    data = lambda c: ClaimData("fedpft.costs", Sizes("quick", {}), 0, {"costs": c})  # noqa: E731
+    f = CLAIMS["fedpft.costs"].judge(data(_costs()))
+    assert f.verdict is Verdict.AGREES and f.facts["table1_mib"] == [81.0, 47.25]
+    assert CLAIMS["fedpft.costs"].judge(data(_costs(lora_extra=1))).verdict is Verdict.DISAGREES

@@ -1,0 +1,83 @@
+r"""FedPFT's proxy sub-model of MiniLM: the FFNs of the middle layers compressed by neuron saliency.
+
+all-MiniLM-L6-v2 (6 layers, d = 384, d_ff = 1536) with peft LoRA on the attention matrices (query, key,
+value, attention output: FedPFT's attention-only LoRA). :func:`compress_ffn` keeps ``keep`` of the 1,536
+neurons of each FFN in ``layers`` (1–4 by default: the paper keeps its first and last layer whole) — the
+most salient by Eq. 8 (:func:`fedtheory.theory.proxy_tuning.saliency`), or a seeded random choice (the
+control) — by slicing the rows of ``intermediate.dense`` and the columns of ``output.dense``; the kept
+neurons stay in their original order, so with every neuron kept the proxy computes exactly the full
+model's numbers, and the layers left alone are untouched. The LoRA adapters live on attention matrices
+that compression does not touch, so they move between proxy and full model as they are
+(:func:`~fedtheory.simulators.shared.minilm.trainable_state`, :func:`~fedtheory.simulators.shared.minilm.load_state`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fedtheory.simulators.shared import seeding
+from fedtheory.simulators.shared.config import check_choice, check_scalar
+from fedtheory.simulators.shared.minilm import check_layers, load_lora_model
+from fedtheory.theory.proxy_tuning import saliency
+
+__all__ = ["ATTENTION", "D_FF", "compress_ffn", "load_proxy", "kept_neurons"]
+
+ATTENTION = ("query", "key", "value", "attention_output")
+D_FF = 1536  # all-MiniLM-L6-v2's FFN width
+
+
+def _bert(model):
+    return model.base_model.model.bert if hasattr(model, "base_model") and hasattr(model.base_model, "model") \
+        else model.bert
+
+
+def kept_neurons(w_in: torch.Tensor, w_out: torch.Tensor, keep: int, method: str = "saliency",
+                 seed: int = 0) -> torch.Tensor:
+    """Indices (ascending) of the ``keep`` FFN neurons to keep: largest saliency (Eq. 8) or a seeded random draw.
+
+    ``w_in`` is ``intermediate.dense.weight`` (d_ff × d), ``w_out`` is ``output.dense.weight`` (d × d_ff).
+    """
+    check_choice("method", method, ("saliency", "random"))
+    d_ff = w_in.shape[0]
+    keep = check_scalar("keep", keep, int, low=1, high=d_ff)
+    if method == "saliency":
+        s = saliency(w_in.detach().double().cpu().numpy(), w_out.detach().double().cpu().numpy())
+        idx = np.argsort(-s, kind="stable")[:keep]
+    else:
+        idx = seeding.rng(seed, "random neurons").permutation(d_ff)[:keep]
+    return torch.as_tensor(np.sort(idx), device=w_in.device)
+
+
+@torch.no_grad()
+def compress_ffn(model, layers: Sequence[int] = (1, 2, 3, 4), keep: int = 384, method: str = "saliency",
+                 seed: int = 0) -> dict[int, torch.Tensor]:
+    """Shrink the FFN of each layer in ``layers`` to ``keep`` neurons, in place; returns the kept indices per layer."""
+    layers = check_layers(layers)
+    out = {}
+    for i in layers:
+        layer = _bert(model).encoder.layer[i]
+        up, down = layer.intermediate.dense, layer.output.dense
+        idx = kept_neurons(up.weight, down.weight, keep, method, seed + i)
+        new_up = torch.nn.Linear(up.in_features, idx.numel(), device=up.weight.device, dtype=up.weight.dtype)
+        new_down = torch.nn.Linear(idx.numel(), down.out_features, device=down.weight.device, dtype=down.weight.dtype)
+        new_up.weight.copy_(up.weight[idx]), new_up.bias.copy_(up.bias[idx])
+        new_down.weight.copy_(down.weight[:, idx]), new_down.bias.copy_(down.bias)
+        for p in (*new_up.parameters(), *new_down.parameters()):
+            p.requires_grad_(False)  # frozen, as the backbone is
+        layer.intermediate.dense, layer.output.dense = new_up, new_down
+        out[i] = idx
+    return out
+
+
+def load_proxy(kind: str = "saliency", *, keep: int = 384, layers: Sequence[int] = (1, 2, 3, 4), r: int = 8,
+               lora_alpha: int = 16, seed: int = 0, device: torch.device | str = "cpu"):
+    """MiniLM + head + LoRA on the attention matrices of every layer, its FFNs compressed by ``kind``:
+    ``"full"`` (no compression: FedPETuning's model), ``"saliency"`` (FedPFT) or ``"random"`` (the control)."""
+    check_choice("kind", kind, ("full", "saliency", "random"))
+    model = load_lora_model(r, lora_alpha, layers=None, seed=seed, device=device, targets=ATTENTION)
+    if kind != "full":
+        compress_ffn(model, layers, keep, kind, seed)
+    return model
