@@ -23,7 +23,7 @@ from fedtheory.simulators.shared.config import check_choice, check_scalar
 from fedtheory.simulators.shared.minilm import check_layers, load_lora_model
 from fedtheory.theory.proxy_tuning import saliency
 
-__all__ = ["ATTENTION", "D_FF", "compress_ffn", "load_proxy", "kept_neurons"]
+__all__ = ["ATTENTION", "D_FF", "compress_ffn", "load_proxy", "kept_neurons", "pooled_features"]
 
 ATTENTION = ("query", "key", "value", "attention_output")
 D_FF = 1536  # all-MiniLM-L6-v2's FFN width
@@ -81,3 +81,21 @@ def load_proxy(kind: str = "saliency", *, keep: int = 384, layers: Sequence[int]
     if kind != "full":
         compress_ffn(model, layers, keep, kind, seed)
     return model
+
+
+@torch.no_grad()
+def pooled_features(model, examples: int, max_length: int = 32, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-pooled last hidden states (N, 384), float64, of the first ``examples`` reviews of the fixed training
+    pool (:func:`~fedtheory.simulators.shared.minilm.example_pool`), and their labels (N,)."""
+    from fedtheory.simulators.shared.minilm import example_pool, tokenized
+
+    examples = check_scalar("examples", examples, int, low=1)
+    tok = tokenized(max_length)
+    idx = example_pool(examples, 1, max_length)[0]
+    ids, mask = torch.as_tensor(tok["input_ids"][idx]), torch.as_tensor(tok["attention_mask"][idx])
+    out = []
+    for i in range(0, idx.size, batch):
+        h = _bert(model)(input_ids=ids[i : i + batch], attention_mask=mask[i : i + batch]).last_hidden_state
+        w = mask[i : i + batch, :, None].to(h.dtype)
+        out.append(((h * w).sum(1) / w.sum(1).clamp_min(1.0)).double())
+    return torch.cat(out).numpy(), tok["labels"][idx].astype(np.int64)

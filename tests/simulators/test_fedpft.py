@@ -47,3 +47,26 @@ def test_the_pruned_ffn_keeps_the_most_salient_neurons():
     W1 = np.array([[1.0, 0.0, 2.0], [0.0, 0.1, 0.0]])  # d = 2, d_ff = 3
     W2 = np.array([[1.0, 0.0], [0.0, 0.1], [0.0, 1.0]])
     np.testing.assert_allclose(saliency(W1.T, W2.T), [np.sqrt(2), np.sqrt(0.02), np.sqrt(5)])
+
+
+def _features(seed=0, N=200, d=6):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, d))
+    y = (X @ rng.normal(size=d) + 0.5 * rng.normal(size=N) > 0).astype(int)
+    return X, y
+
+
+def test_logistic_gd_without_a_proxy_error_is_plain_gd_within_its_rate():
+    from fedtheory.simulators.fedpft.proxy_gd import run_logistic_proxy_gd
+    from fedtheory.theory.proxy_tuning import proxy_rate_bound
+
+    X, y = _features()
+    r = run_logistic_proxy_gd(X, X, y, l2=1e-2, steps=300)
+    assert np.all(r["grad_error"] == 0)
+    gap = r["f"][0, 0]
+    assert np.all(np.diff(gap) <= 1e-15) and gap[-1] < 1e-6 * gap[0]
+    k = np.arange(1, gap.size)
+    bound = proxy_rate_bound(np.sum((r["x"][0, 0, 0] - r["x_star"][0, 0]) ** 2), r["eta"][0, 0], k)
+    assert np.all(gap[1:] <= bound * (1 + 1e-12))  # the classical O(1/k) of gradient descent (δ = 0)
+    with pytest.raises(ValueError, match="X_proxy"):
+        run_logistic_proxy_gd(X, X[:, :3], y)

@@ -19,7 +19,7 @@ def quick_run(quick_suite):
 
 def test_every_claim_ran(quick_run):
     _, results = quick_run
-    assert set(results) == {c for c in CLAIMS if c.startswith("fedpft.")} and len(results) == 4
+    assert set(results) == {c for c in CLAIMS if c.startswith("fedpft.")} and len(results) == 6
     for r in results.values():
         assert Path(r.figure).exists()
 

@@ -87,3 +87,43 @@ def test_costs_agree_only_when_every_exact_count_matches():
     f = CLAIMS["fedpft.costs"].judge(data(_costs()))
     assert f.verdict is Verdict.AGREES and f.facts["table1_mib"] == [81.0, 47.25]
     assert CLAIMS["fedpft.costs"].judge(data(_costs(lora_extra=1))).verdict is Verdict.DISAGREES
+
+
+def _real(scale: float) -> dict:
+    """Theorem 1's checks on a logistic head whose proxy features are X(1 + scale) (a small or large proxy error)."""
+    from fedtheory.simulators.fedpft.proxy_gd import run_logistic_proxy_gd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] > 0).astype(int)
+    out = {}
+    for kind in P.REAL["kinds"]:
+        r = run_logistic_proxy_gd(X, X * (1 + scale), y, l2=1e-2, steps=200)
+        out |= {f"{kind}_{k}": v for k, v in P._step_checks(r).items()}
+        out[f"{kind}_feature_error"], out[f"{kind}_eta"] = np.array(scale), r["eta"]
+    return out
+
+
+def test_real_proxy_verdicts_follow_where_the_conditions_hold():
+    data = lambda arr: ClaimData("fedpft.theorem1_real_proxy", SIZES, 0, {"real": arr})  # noqa: E731
+    close = CLAIMS["fedpft.theorem1_real_proxy"].judge(data(_real(1e-4)))
+    assert close.verdict is Verdict.BOUND_HOLDS and all(r["checked"] > 0 for r in close.facts.values())
+    far = CLAIMS["fedpft.theorem1_real_proxy"].judge(data(_real(-0.9)))
+    assert far.verdict is Verdict.VACUOUS and all(r["first_step_9_fails"] == 1 for r in far.facts.values())
+
+
+def _grads(sal_gap: float, rnd_gap: float, sal_eps: float = 1.0, rnd_eps: float = 2.0) -> dict:
+    out = {"grad_sq": np.ones(6)}
+    for kind, gap, eps in (("saliency", sal_gap, sal_eps), ("random", rnd_gap, rnd_eps)):
+        out |= {f"{kind}_gap": np.full(6, gap), f"{kind}_grad_sq": np.ones(6), f"{kind}_eps1": np.full(6, eps),
+                f"{kind}_eps2": np.full(6, eps)}
+    return out
+
+
+def test_gradient_error_ordering_must_follow_the_weight_and_output_errors():
+    data = lambda arr: ClaimData("fedpft.minilm_gradient_error", SIZES, 0, {"lora_grads": arr})  # noqa: E731
+    judge = CLAIMS["fedpft.minilm_gradient_error"].judge
+    ok = judge(data(_grads(0.2, 0.4)))
+    assert ok.verdict is Verdict.QUALITATIVE and ok.facts["saliency"]["condition_9"]
+    assert not judge(data(_grads(0.6, 0.4))).facts["saliency"]["condition_9"]
+    assert judge(data(_grads(0.6, 0.4))).verdict is Verdict.DISAGREES  # smaller ε, larger gradient error
