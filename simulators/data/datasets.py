@@ -10,6 +10,9 @@ r"""Real datasets that packages ship, cached as compact ``.npz`` files, with no 
   1.1.0 (MIT), Debian package ``r-cran-modeldata``; read with PyPI ``rdata`` (MIT) and :func:`read_rdb`.
 - ``digits``: UCI Optical Recognition of Handwritten Digits (CC BY 4.0), bundled with scikit-learn
   (BSD-3) as ``load_digits``: 1,797 images of 8×8; the pip-only fallback for fast tests.
+- ``fortunes``: a general-domain English corpus (FedPFT's distillation set): the quotations of the
+  Debian package ``fortunes`` (BSD), one text per fortune, the drawings (``art``, ``ascii-art``) left out;
+  unlabelled (every y is 0).
 
 The phishing set is **not** LIBSVM's 68-feature ``phishing`` file: ``fluffypancakes`` keeps 23 of
 the 30 UCI attributes (dropped: on_mouseover, popUpWidnow, web_traffic, Page_Rank, Google_Index,
@@ -41,6 +44,7 @@ import gzip
 import importlib.util
 import lzma
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,7 +75,7 @@ __all__ = [
 ]
 
 #: Names accepted by :func:`prepare` and :func:`load`.
-DATASETS: tuple[str, ...] = ("phishing", "fashion_mnist", "fine_food", "digits")
+DATASETS: tuple[str, ...] = ("phishing", "fashion_mnist", "fine_food", "digits", "fortunes")
 
 #: Bumped whenever the layout of the cached ``.npz`` files changes (stale files are rebuilt).
 CACHE_FORMAT = 1
@@ -404,6 +408,29 @@ def _build_digits(download: bool) -> dict[str, np.ndarray]:
     return {"X": bunch.data.astype(np.uint8), "y": bunch.target.astype(np.int64)}
 
 
+# --------------------------------------------------------------------------- fortunes
+
+_FORTUNES_DEB = "fortunes"
+_FORTUNES_SUBDIR = Path("usr/share/games/fortunes")
+SYSTEM_FORTUNES_DIR = Path("/usr/share/games/fortunes")
+_FORTUNES_SKIP = ("art", "ascii-art")  # drawings, not sentences
+
+
+def _build_fortunes(download: bool) -> dict[str, np.ndarray]:
+    """The quotations of Debian ``fortunes``: files of texts separated by lines holding only ``%``."""
+    folder = _find_or_fetch("fortunes", _FORTUNES_DEB, _FORTUNES_SUBDIR, SYSTEM_FORTUNES_DIR, "wisdom", download)
+    texts = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.suffix and p.name not in _FORTUNES_SKIP):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        for chunk in re.split(r"\n%\n", "\n" + raw.replace("\r", "") + "\n"):
+            text = " ".join(chunk.split())  # one line, single spaces: the tokenizer sees plain sentences
+            if text and text != "%":
+                texts.append(text)
+    if not texts:
+        raise DataUnavailableError(f"fortunes: no quotations found under {folder}")
+    return {"X": np.array(texts, dtype=str), "y": np.zeros(len(texts), dtype=np.int64)}
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -443,6 +470,10 @@ _SPECS: dict[str, _Spec] = {
         "(pixel counts 0-16 divided by 16)",
         "UCI Optical Recognition of Handwritten Digits (CC BY 4.0), bundled with scikit-learn "
         "(BSD-3) as load_digits", False, 16.0),
+    "fortunes": _Spec(
+        _build_fortunes, ("quote",),
+        "English quotations (a general-domain corpus for distillation), one text per fortune, unlabelled",
+        "Debian package fortunes (fortune-mod data files, BSD), usr/share/games/fortunes", False, None),
 }
 
 

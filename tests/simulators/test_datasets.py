@@ -266,3 +266,10 @@ def test_cli_main(use_pip_cache, capsys):
     assert "phishing.npz" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         D.main(["mnist"])
+
+
+def test_fortunes():
+    _prepared("fortunes")
+    d = D.load("fortunes", "all")
+    assert len(d) > 10_000 and d.X.dtype.kind == "U" and d.classes == ("quote",)
+    assert all(s and "\n" not in s and s != "%" for s in d.X) and np.all(d.y == 0)

@@ -56,3 +56,24 @@ def test_adapters_move_between_proxy_and_full_model_without_loss(batch):
         assert torch.equal(v, moved[k]), k
     with pytest.raises(ValueError, match="kind"):
         load_proxy("layer_dropping")
+
+
+def test_distillation_lowers_the_hidden_state_error_and_its_weights_travel():
+    import copy
+
+    from fedtheory.simulators.fedpft.distill import corpus_tokens, distill_ffn, ffn_state, hidden_error, load_ffn_state
+
+    full = load_proxy("full")
+    proxy = copy.deepcopy(full)
+    compress_ffn(proxy, layers=(2,))
+    ids, mask = corpus_tokens(64, 16)
+    test_ids, test_mask = corpus_tokens(32, 16, offset=64)
+    before = hidden_error(full, proxy, test_ids, test_mask)
+    losses = distill_ffn(full, proxy, [2], ids, mask, epochs=2, batch=16)
+    after = hidden_error(full, proxy, test_ids, test_mask)
+    assert before[:2].tolist() == [0.0, 0.0] and after[:2].tolist() == [0.0, 0.0]  # layers below 2 untouched
+    assert after[2] < before[2] and losses[-1] < losses[0]  # on texts it never saw
+    fresh = copy.deepcopy(full)
+    compress_ffn(fresh, layers=(2,))
+    load_ffn_state(fresh, ffn_state(proxy, [2]))
+    assert np.array_equal(hidden_error(proxy, fresh, test_ids, test_mask), np.zeros(6))

@@ -113,8 +113,9 @@ def test_real_proxy_verdicts_follow_where_the_conditions_hold():
 
 
 def _grads(sal_gap: float, rnd_gap: float, sal_eps: float = 1.0, rnd_eps: float = 2.0) -> dict:
+    """Per-layer gaps and errors of three proxies; the distilled one has the smallest ε and gap."""
     out = {"grad_sq": np.ones(6)}
-    for kind, gap, eps in (("saliency", sal_gap, sal_eps), ("random", rnd_gap, rnd_eps)):
+    for kind, gap, eps in (("saliency", sal_gap, sal_eps), ("random", rnd_gap, rnd_eps), ("distilled", 0.01, 0.1)):
         out |= {f"{kind}_gap": np.full(6, gap), f"{kind}_grad_sq": np.ones(6), f"{kind}_eps1": np.full(6, eps),
                 f"{kind}_eps2": np.full(6, eps)}
     return out
@@ -124,6 +125,6 @@ def test_gradient_error_ordering_must_follow_the_weight_and_output_errors():
     data = lambda arr: ClaimData("fedpft.minilm_gradient_error", SIZES, 0, {"lora_grads": arr})  # noqa: E731
     judge = CLAIMS["fedpft.minilm_gradient_error"].judge
     ok = judge(data(_grads(0.2, 0.4)))
-    assert ok.verdict is Verdict.QUALITATIVE and ok.facts["saliency"]["condition_9"]
+    assert ok.verdict is Verdict.QUALITATIVE and ok.facts["saliency"]["condition_9"] and "3 pairs" in ok.message
     assert not judge(data(_grads(0.6, 0.4))).facts["saliency"]["condition_9"]
     assert judge(data(_grads(0.6, 0.4))).verdict is Verdict.DISAGREES  # smaller ε, larger gradient error
