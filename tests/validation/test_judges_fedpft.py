@@ -8,6 +8,7 @@ from fedtheory.validation.harness.budgets import Sizes
 from fedtheory.validation.harness.claims import ClaimData
 from fedtheory.validation.harness.records import Verdict
 from fedtheory.validation.papers import fedpft as P
+from fedtheory.validation.papers import fedpft_minilm as M
 
 SIZES = Sizes("quick", P.SIZES["quick"])
 SHAPE = (2, 3, 10)  # seeds, instances, steps
@@ -72,8 +73,8 @@ def _costs(lora_extra: int = 0) -> dict:
     """Counts as the exact formulas give them for MiniLM and its proxy (layers 1–4 at 384)."""
     from fedtheory.theory.proxy_costs import layer_flops
 
-    B, S, d, r = P.COSTS["batch"], P.COSTS["tokens"], 384, P.COSTS["r"]
-    out = {"alignment_floats": np.array(P.COSTS["q"] * 384 * 2 * 384 * 4)}
+    B, S, d, r = M.COSTS["batch"], M.COSTS["tokens"], 384, M.COSTS["r"]
+    out = {"alignment_floats": np.array(M.COSTS["q"] * 384 * 2 * 384 * 4)}
     for name, d_ff in (("full", np.full(6, 1536)), ("proxy", np.array([1536, 384, 384, 384, 384, 1536]))):
         out |= {f"{name}_d_ff": d_ff, f"{name}_params": np.array(1), f"{name}_train_flops": np.array(1.0),
                 f"{name}_layer_weights": np.array(float(np.sum(4 * d**2 + 2 * d * d_ff))),
@@ -97,9 +98,9 @@ def _real(scale: float) -> dict:
     X = rng.normal(size=(200, 5))
     y = (X[:, 0] > 0).astype(int)
     out = {}
-    for kind in P.REAL["kinds"]:
+    for kind in M.REAL["kinds"]:
         r = run_logistic_proxy_gd(X, X * (1 + scale), y, l2=1e-2, steps=200)
-        out |= {f"{kind}_{k}": v for k, v in P._step_checks(r).items()}
+        out |= {f"{kind}_{k}": v for k, v in P.step_checks(r).items()}
         out[f"{kind}_feature_error"], out[f"{kind}_eta"] = np.array(scale), r["eta"]
     return out
 
