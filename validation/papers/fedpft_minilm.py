@@ -249,8 +249,9 @@ def _real_judge(data) -> Finding:
                        f"(11) checked on {r['checked']} steps where (9) and (10) hold, {r['violations']} violations; "
                        f"final gap f − f* {r['final_gap']:.2e} vs bound {r['final_bound']:.2e}" for k, r in rows.items())
            + ". Descent on the proxy converges to the proxy's minimiser, so f − f* stalls at f(x′*) − f* while (11) goes "
-             "to 0: the theorem's conditions are what must fail first. These proxies are not aligned (no distillation): "
-             "where (9) fails from the first step, the theorem says nothing (vacuous).")
+             "to 0: the theorem's conditions are what must fail first. The saliency and random proxies are not aligned, "
+             "the distilled one only before training (Eq. 13 on a small corpus); where (9) or (10) fails from the first "
+             "steps, the theorem says nothing (vacuous).")
     return Finding(verdict, rows, msg)
 
 
