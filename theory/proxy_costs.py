@@ -31,6 +31,12 @@ def _pos(name: str, v: ArrayLike, low: float = 1, integer: bool = True) -> np.nd
     return check_range(name, v, low=low, integer=integer)
 
 
+def _model_dims(S, d, d_ff, V) -> tuple[np.ndarray, ...]:
+    """S, d, V as integers >= 1 and d_ff as one width per layer, (..., L)."""
+    S, d, V, d_ff = _pos("S", S), _pos("d", d), _pos("V", V), _pos("d_ff", d_ff)
+    return S, d, (d_ff[None] if d_ff.ndim == 0 else d_ff), V
+
+
 @provenance("published", "FedPFT (arXiv 2404.11536), Section 3.6.1")
 def layer_flops(S: ArrayLike, d: ArrayLike, d_ff: ArrayLike) -> ArrayLike:
     r"""Multiply-adds of one transformer layer's forward pass, §3.6.1: :math:`4Sd^2 + S^2d + 2Sd\,d_{ff} + Sd`.
@@ -68,10 +74,7 @@ def model_flops(S: ArrayLike, d: ArrayLike, d_ff: ArrayLike, V: ArrayLike, c_f: 
     -------
     float or ndarray
     """
-    S, d, V = _pos("S", S), _pos("d", d), _pos("V", V)
-    d_ff = _pos("d_ff", d_ff)
-    if d_ff.ndim == 0:
-        d_ff = d_ff[None]
+    S, d, d_ff, V = _model_dims(S, d, d_ff, V)
     c_f = check_range("c_f", c_f, low=0, scalar=True)
     c_b = check_range("c_b", c_b, low=0, scalar=True)
     layers = layer_flops(np.asarray(S)[..., None], np.asarray(d)[..., None], d_ff)
@@ -94,10 +97,7 @@ def model_floats(S: ArrayLike, d: ArrayLike, d_ff: ArrayLike, V: ArrayLike) -> A
     -------
     float or ndarray
     """
-    S, d, V = _pos("S", S), _pos("d", d), _pos("V", V)
-    d_ff = _pos("d_ff", d_ff)
-    if d_ff.ndim == 0:
-        d_ff = d_ff[None]
+    S, d, d_ff, V = _model_dims(S, d, d_ff, V)
     return scalar_or_array(check_representable(
         "d(V+S) + sum(4d^2 + 2 d d_ff) + 2Ld",
         lambda d, V, S, d_ff: d * (V + S) + np.sum(4 * np.asarray(d)[..., None] ** 2 + 2 * np.asarray(d)[..., None] * d_ff, -1)
