@@ -24,13 +24,9 @@ import torch
 
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import check_scalar
-from fedtheory.simulators.shared.minilm import mask4d
+from fedtheory.simulators.shared.minilm import backbone, mask4d
 
 __all__ = ["corpus_tokens", "distill_ffn", "ffn_state", "hidden_error", "load_ffn_state"]
-
-
-def _bert(model):
-    return model.base_model.model.bert
 
 
 def corpus_tokens(examples: int, max_length: int = 32, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,7 +50,7 @@ def _teacher(full, ids, mask, batch: int = 200) -> list[torch.Tensor]:
     """The full model's hidden states (embeddings, then each layer's output), each (N, L, d)."""
     out = []
     for i in range(0, ids.shape[0], batch):
-        hs = _bert(full)(input_ids=ids[i: i + batch], attention_mask=mask[i: i + batch],
+        hs = backbone(full)(input_ids=ids[i: i + batch], attention_mask=mask[i: i + batch],
                          output_hidden_states=True).hidden_states
         out.append(hs)
     return [torch.cat([o[k] for o in out]) for k in range(len(out[0]))]
@@ -76,8 +72,8 @@ def distill_ffn(full, proxy, layers: Sequence[int], ids: torch.Tensor, mask: tor
     hs = _teacher(full, ids, mask)
     m4 = mask4d(mask, hs[0].dtype)
     keep = mask[..., None].to(hs[0].dtype)
-    blocks = {i: _bert(proxy).encoder.layer[i] for i in layers}
-    targets = {i: _ffn_linear(_bert(full).encoder.layer[i]).detach() for i in layers}
+    blocks = {i: backbone(proxy).encoder.layer[i] for i in layers}
+    targets = {i: _ffn_linear(backbone(full).encoder.layer[i]).detach() for i in layers}
     with torch.no_grad():  # the attention is frozen and teacher-forced: its output, the FFN's input, is fixed
         attn = {}
         for i in layers:
@@ -130,7 +126,7 @@ def ffn_state(proxy, layers: Sequence[int]) -> dict[str, np.ndarray]:
     """The compressed FFNs' weights and biases by ``"{layer}/{name}"`` (float32)."""
     out = {}
     for i in layers:
-        layer = _bert(proxy).encoder.layer[i]
+        layer = backbone(proxy).encoder.layer[i]
         for name, mod in (("in", layer.intermediate.dense), ("out", layer.output.dense)):
             out[f"{i}/{name}_weight"] = mod.weight.detach().cpu().numpy()
             out[f"{i}/{name}_bias"] = mod.bias.detach().cpu().numpy()
@@ -144,6 +140,6 @@ def load_ffn_state(proxy, state: dict[str, np.ndarray]) -> None:
         if "/" not in key:
             continue
         i, name = key.split("/")
-        layer = _bert(proxy).encoder.layer[int(i)]
+        layer = backbone(proxy).encoder.layer[int(i)]
         mod = layer.intermediate.dense if name.startswith("in_") else layer.output.dense
         getattr(mod, name.split("_", 1)[1]).copy_(torch.as_tensor(v))

@@ -20,18 +20,13 @@ import torch
 
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import check_choice, check_scalar
-from fedtheory.simulators.shared.minilm import check_layers, load_lora_model
+from fedtheory.simulators.shared.minilm import backbone, check_layers, load_lora_model
 from fedtheory.theory.proxy_tuning import saliency
 
 __all__ = ["ATTENTION", "D_FF", "compress_ffn", "load_proxy", "kept_neurons", "pooled_features"]
 
 ATTENTION = ("query", "key", "value", "attention_output")
 D_FF = 1536  # all-MiniLM-L6-v2's FFN width
-
-
-def _bert(model):
-    return model.base_model.model.bert if hasattr(model, "base_model") and hasattr(model.base_model, "model") \
-        else model.bert
 
 
 def kept_neurons(w_in: torch.Tensor, w_out: torch.Tensor, keep: int, method: str = "saliency",
@@ -58,7 +53,7 @@ def compress_ffn(model, layers: Sequence[int] = (1, 2, 3, 4), keep: int = 384, m
     layers = check_layers(layers)
     out = {}
     for i in layers:
-        layer = _bert(model).encoder.layer[i]
+        layer = backbone(model).encoder.layer[i]
         up, down = layer.intermediate.dense, layer.output.dense
         idx = kept_neurons(up.weight, down.weight, keep, method, seed + i)
         new_up = torch.nn.Linear(up.in_features, idx.numel(), device=up.weight.device, dtype=up.weight.dtype)
@@ -95,7 +90,7 @@ def pooled_features(model, examples: int, max_length: int = 32, batch: int = 100
     ids, mask = torch.as_tensor(tok["input_ids"][idx]), torch.as_tensor(tok["attention_mask"][idx])
     out = []
     for i in range(0, idx.size, batch):
-        h = _bert(model)(input_ids=ids[i : i + batch], attention_mask=mask[i : i + batch]).last_hidden_state
+        h = backbone(model)(input_ids=ids[i : i + batch], attention_mask=mask[i : i + batch]).last_hidden_state
         w = mask[i : i + batch, :, None].to(h.dtype)
         out.append(((h * w).sum(1) / w.sum(1).clamp_min(1.0)).double())
     return torch.cat(out).numpy(), tok["labels"][idx].astype(np.int64)

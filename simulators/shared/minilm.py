@@ -40,7 +40,7 @@ from fedtheory.simulators.shared.aggregators import make_aggregator
 # peft reads transformers' deprecated `is_gradient_checkpointing` on every call (transformers 5.x): harmless
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
-__all__ = ["N_LAYERS", "LORA_TARGETS", "TopModel", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
+__all__ = ["N_LAYERS", "LORA_TARGETS", "TopModel", "backbone", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
            "first_adapted_layer", "prefix_features", "trainable_state", "load_state", "fedavg", "aggregate",
            "per_example_grads", "coupling", "correct", "evaluate", "autocast"]
 
@@ -135,7 +135,8 @@ def mask4d(mask: torch.Tensor, dtype) -> torch.Tensor:
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
-def _bert(model):
+def backbone(model):
+    """The BertModel inside a peft sequence-classification model (embeddings and encoder layers)."""
     return model.base_model.model.bert
 
 
@@ -161,7 +162,7 @@ class TopModel(torch.nn.Module):
         self.m, self.start = model, int(start)
 
     def forward(self, hidden: torch.Tensor, mask4d: torch.Tensor) -> torch.Tensor:
-        bert = _bert(self.m)
+        bert = backbone(self.m)
         for layer in bert.encoder.layer[self.start:]:
             hidden = layer(hidden, mask4d)
         w = (mask4d[:, 0, 0, :] == 0).to(hidden.dtype)[..., None]  # tokens the mask keeps
@@ -195,7 +196,7 @@ def prefix_features(model, start: int, train_examples: int, test_examples: int, 
     idx = np.concatenate(example_pool(train_examples, test_examples, max_length))
     ids = torch.as_tensor(tok["input_ids"][idx], device=device)
     mask = torch.as_tensor(tok["attention_mask"][idx], device=device)
-    bert = _bert(model)
+    bert = backbone(model)
     out = []
     for i in range(0, idx.size, batch):
         h = bert.embeddings(input_ids=ids[i : i + batch])

@@ -129,3 +129,7 @@ def test_gradient_error_ordering_must_follow_the_weight_and_output_errors():
     assert ok.verdict is Verdict.QUALITATIVE and ok.facts["saliency"]["condition_9"] and "3 pairs" in ok.message
     assert not judge(data(_grads(0.6, 0.4))).facts["saliency"]["condition_9"]
     assert judge(data(_grads(0.6, 0.4))).verdict is Verdict.DISAGREES  # smaller ε, larger gradient error
+    flat = _grads(0.2, 0.4, 1.0, 1.0)
+    for k in ("eps1", "eps2"):
+        flat[f"distilled_{k}"] = np.full(6, 1.0)
+    assert judge(data(flat)).verdict is Verdict.VACUOUS  # no proxy has both errors smaller: nothing was tested
