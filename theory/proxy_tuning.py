@@ -53,7 +53,7 @@ from ._checks import as_float_array, check_range, check_representable, check_sca
 
 __all__ = ["gradient_error_condition", "alignment_margin", "alignment_margin_derived", "proxy_rate_bound",
            "descent_bound", "descent_bound_derived", "step_bound", "step_bound_derived",
-           "linear_transformer_grads", "gradient_gap_bounds", "saliency", "apoz"]
+           "linear_transformer_grads", "gradient_gap_bounds", "saliency", "apoz", "apoz_nonpositive"]
 
 
 def _vectors(**arrays) -> dict[str, np.ndarray]:
@@ -412,8 +412,33 @@ def apoz(activations: ArrayLike, threshold: float = 0.0) -> np.ndarray:
     -------
     ndarray (..., d_ff) in [0, 1]
     """
+    a = _activations(activations)
+    threshold = check_scalar("threshold", threshold, low=0)
+    return np.mean(np.abs(a) <= threshold, axis=-2)
+
+
+def _activations(activations: ArrayLike) -> np.ndarray:
     a = as_float_array("activations", activations)
     if a.ndim < 2 or a.shape[-2] < 1:
         raise ValueError(f"activations must be (..., N, d_ff) with N >= 1, got shape {a.shape}")
-    threshold = check_scalar("threshold", threshold, low=0)
-    return np.mean(np.abs(a) <= threshold, axis=-2)
+    return a
+
+
+@provenance("reconstructed", "FedPFT (arXiv 2404.11536), Eq. 14 read for GELU")
+def apoz_nonpositive(activations: ArrayLike) -> np.ndarray:
+    r"""Eq. 14 for a GELU network: the fraction of a neuron's activations with :math:`O \le 0` over all tokens.
+
+    Under ReLU, :math:`O = 0` exactly when the pre-activation is :math:`\le 0`; GELU(x) = xΦ(x) has the sign of
+    x and is exactly 0 only at x = 0, so the printed count :func:`apoz` is 0 for (almost) every neuron and its
+    ranking is all ties. Counting the non-positive activations is the ReLU count read for GELU. **reconstructed**
+    (the paper, on GELU models, does not say how it counts zeros).
+
+    Parameters
+    ----------
+    activations : array_like (..., N, d_ff), N = samples × tokens
+
+    Returns
+    -------
+    ndarray (..., d_ff) in [0, 1]
+    """
+    return np.mean(_activations(activations) <= 0, axis=-2)

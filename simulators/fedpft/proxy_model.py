@@ -9,6 +9,11 @@ neurons stay in their original order, so with every neuron kept the proxy comput
 model's numbers, and the layers left alone are untouched. The LoRA adapters live on attention matrices
 that compression does not touch, so they move between proxy and full model as they are
 (:func:`~fedtheory.simulators.shared.minilm.trainable_state`, :func:`~fedtheory.simulators.shared.minilm.load_state`).
+
+The baseline FedOT (Offsite-Tuning, Xiao et al. 2023, in FL) is a layer-drop proxy instead: the bottom and top
+layers are the *adapter* (they carry LoRA), the middle layers 1–4 become a frozen *emulator* of two of them
+(:func:`layer_drop` replaces the others by :class:`PassThrough`, so parameter names stay those of the full
+model), distilled to reproduce the middle block's output (:func:`fedtheory.simulators.fedpft.distill.distill_emulator`).
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from fedtheory.simulators.shared.config import check_choice, check_scalar
 from fedtheory.simulators.shared.minilm import backbone, check_layers, load_lora_model
 from fedtheory.theory.proxy_tuning import saliency
 
-__all__ = ["ATTENTION", "D_FF", "compress_ffn", "load_proxy", "kept_neurons", "pooled_features"]
+__all__ = ["ADAPTER", "ATTENTION", "D_FF", "EMULATOR_DROP", "PassThrough", "compress_ffn", "layer_drop", "load_fedot",
+           "load_proxy", "kept_neurons", "pooled_features"]
 
 ATTENTION = ("query", "key", "value", "attention_output")
 D_FF = 1536  # all-MiniLM-L6-v2's FFN width
+ADAPTER = (0, 5)  # FedOT's adapter: the bottom and the top layer (the paper's 2 + 2 of BERT's 12, scaled to 6)
+EMULATOR_DROP = (2, 4)  # FedOT's emulator: layers 1–4 → layers 1 and 3, every other one dropped (uniform layer drop)
 
 
 def kept_neurons(w_in: torch.Tensor, w_out: torch.Tensor, keep: int, method: str = "saliency",
@@ -76,6 +84,30 @@ def load_proxy(kind: str = "saliency", *, keep: int = 384, layers: Sequence[int]
     if kind != "full":
         compress_ffn(model, layers, keep, kind, seed)
     return model
+
+
+class PassThrough(torch.nn.Module):
+    """A dropped encoder layer: returns its input hidden states (a BertLayer's call signature)."""
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return hidden_states
+
+
+def layer_drop(model, drop: Sequence[int] = EMULATOR_DROP) -> None:
+    """Replace the encoder layers ``drop`` of ``model`` by :class:`PassThrough`, in place (FedOT's emulator)."""
+    layers = backbone(model).encoder.layer
+    for i in check_layers(drop):
+        if any("lora_" in n for n, _ in layers[i].named_parameters()):
+            raise ValueError(f"drop: layer {i} carries LoRA; only unadapted (emulator) layers can be dropped")
+        layers[i] = PassThrough()
+
+
+def load_fedot(r: int = 24, lora_alpha: int = 48, *, adapter: Sequence[int] = ADAPTER, seed: int = 0,
+               device: torch.device | str = "cpu"):
+    """MiniLM + head + LoRA on the attention of the ``adapter`` layers only: FedOT's full model (before
+    :func:`layer_drop` makes its emulator). r = 24 on 2 layers has as many LoRA parameters as r = 8 on 6, the
+    paper's "same number of trainable parameters for all three methods"; α/r = 2 as FedPFT's 16/8."""
+    return load_lora_model(r, lora_alpha, layers=adapter, seed=seed, device=device, targets=ATTENTION)
 
 
 @torch.no_grad()

@@ -177,6 +177,7 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
                              "L3": 1.0}, 40),
     "saliency": ("proxy_tuning", "saliency", {"w_in": FFN_IN, "w_out": FFN_IN.T * 2}, 60),
     "apoz": ("proxy_tuning", "apoz", {"activations": FFN_IN, "threshold": 0.0}, 60),
+    "apoz_nonpositive": ("proxy_tuning", "apoz_nonpositive", {"activations": FFN_IN}, 60),
     # cost model (FedPFT §3.6)
     "layer_flops": ("proxy_costs", "layer_flops", {"S": 64, "d": 384, "d_ff": 1536}, 100),
     "model_flops": ("proxy_costs", "model_flops", {"S": 64, "d": 384, "d_ff": np.array([1536, 384, 1536]),

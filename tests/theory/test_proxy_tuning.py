@@ -11,6 +11,7 @@ from fedtheory.theory.proxy_tuning import (
     alignment_margin,
     alignment_margin_derived,
     apoz,
+    apoz_nonpositive,
     descent_bound,
     descent_bound_derived,
     gradient_error_condition,
@@ -132,6 +133,7 @@ def test_saliency_and_apoz_by_hand():
     act = np.array([[0.0, 1.0], [0.0, -0.01], [2.0, 0.0]])
     np.testing.assert_allclose(apoz(act), [2 / 3, 1 / 3])
     np.testing.assert_allclose(apoz(act, threshold=0.1), [2 / 3, 2 / 3])
+    np.testing.assert_allclose(apoz_nonpositive(act), [2 / 3, 2 / 3])  # -0.01 counts, as its ReLU would be 0
     with pytest.raises(ValueError, match="w_out"):
         saliency(w_in, w_out.T)
 

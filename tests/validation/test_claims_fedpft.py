@@ -19,7 +19,7 @@ def quick_run(quick_suite):
 
 def test_every_claim_ran(quick_run):
     _, results = quick_run
-    assert set(results) == {c for c in CLAIMS if c.startswith("fedpft.")} and len(results) == 6
+    assert set(results) == {c for c in CLAIMS if c.startswith("fedpft.")} and len(results) == 7
     for r in results.values():
         assert Path(r.figure).exists()
 
@@ -32,3 +32,10 @@ def test_the_derived_steps_and_bounds_never_fail(quick_run):
     assert all(r["derived_violations"] == 0 for r in rate.values())
     t2 = quick_run[1]["fedpft.theorem2_linear"].summary
     assert all(r["derived"]["violations"] == 0 for r in t2.values())
+
+
+def test_the_accuracy_claim_aligned_and_counted_the_zeros(quick_run):
+    acc = quick_run[1]["fedpft.accuracy"].summary
+    assert acc["activations"] > 0 and 0 <= acc["exact_zeros"] <= acc["activations"]  # the alignment ran and measured
+    assert set(acc["accuracy"]) == {"fedpetuning", "fedpft", "fedpft_random_select", "fedpft_b", "fedpft_d", "fedpft_n",
+                                    "fedot"}

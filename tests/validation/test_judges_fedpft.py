@@ -133,3 +133,44 @@ def test_gradient_error_ordering_must_follow_the_weight_and_output_errors():
     for k in ("eps1", "eps2"):
         flat[f"distilled_{k}"] = np.full(6, 1.0)
     assert judge(data(flat)).verdict is Verdict.VACUOUS  # no proxy has both errors smaller: nothing was tested
+
+
+def _accuracy_units(acc: dict, majority: float = 0.6, seeds: int = 4) -> dict:
+    """One unit per arm and seed; ``acc[arm]`` is the mean, seeds spread by ±0.002 (the same for every arm)."""
+    from fedtheory.validation.papers import fedpft_accuracy as A
+
+    units = {}
+    for arm in A.ARMS:
+        for s in range(seeds):
+            a = acc[arm] + 0.002 * (s - 1.5)
+            units[f"{arm}/{s}"] = {"test_acc": np.array(a), "proxy_test_acc": np.array(a), "majority_acc": np.array(majority),
+                                   "exact_zeros": np.array([5]), "activations": np.array([100]), "zero_neurons": np.array([2]),
+                                   "neurons": np.array([8]), "nonpositive_overlap": np.array([0.5])}
+    return units
+
+
+PAPER_ORDER = dict(fedpetuning=0.90, fedpft=0.89, fedpft_random_select=0.885, fedpft_b=0.87, fedpft_d=0.85, fedpft_n=0.84,
+                   fedot=0.83)
+
+
+@pytest.mark.parametrize("change, verdict", [
+    ({}, Verdict.AGREES),  # Table 4's order, each gap 0.01 or more against a seed spread of ±0.003
+    ({"fedot": 0.95}, Verdict.DISAGREES),  # FedOT beats FedPFT and FedPFT_B: reversed
+    ({"fedpft": 0.95}, Verdict.DISAGREES),  # FedPFT significantly above the full model
+    ({"fedpft_b": 0.89, "fedpft": 0.89}, Verdict.QUALITATIVE),  # alignment during training makes no difference
+])
+def test_accuracy_follows_the_papers_orderings(change, verdict):
+    from fedtheory.validation.papers import fedpft_accuracy as A
+
+    data = ClaimData("fedpft.accuracy", Sizes("quick", A.SIZES["quick"]), 0, _accuracy_units({**PAPER_ORDER, **change}))
+    f = CLAIMS["fedpft.accuracy"].judge(data)
+    assert f.verdict is verdict, f.message
+    assert f.facts["exact_zeros"] == 20 and f.facts["zero_neurons"] == 8  # 4 FedPFT runs, one alignment each
+
+
+def test_accuracy_is_vacuous_when_the_full_model_learns_nothing():
+    from fedtheory.validation.papers import fedpft_accuracy as A
+
+    data = ClaimData("fedpft.accuracy", Sizes("quick", A.SIZES["quick"]), 0, _accuracy_units(PAPER_ORDER, majority=0.9))
+    f = CLAIMS["fedpft.accuracy"].judge(data)
+    assert f.verdict is Verdict.VACUOUS and "majority class" in f.message

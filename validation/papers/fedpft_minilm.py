@@ -168,12 +168,12 @@ def distilled_proxy(layers: list[int], examples: int, max_length: int, epochs: i
             "error_after": hidden_error(full, proxy, test_ids, test_mask)}
 
 
-def _distilled_unit(sizes) -> Unit:
+def distilled_unit(sizes) -> Unit:
     return unit(distilled_proxy, **DISTILL, examples=sizes["distill_examples"], device="cpu",
                 label="FedPFT distilled proxy (Eq. 13)", cost=30)
 
 
-def _make_proxy(full, kind: str, distilled: dict | None):
+def make_proxy(full, kind: str, distilled: dict | None):
     """A copy of ``full`` compressed by ``kind`` (saliency, random; distilled: saliency + Eq. 13's weights)."""
     import copy
 
@@ -208,7 +208,7 @@ def theorem1_real(kinds: list[str], examples: int, max_length: int, l2: float, s
     X, y = pooled_features(full, examples, max_length)
     out = {}
     for kind in kinds:
-        proxy = _make_proxy(full, kind, distilled)  # one load: the proxies are the full model with compressed FFNs
+        proxy = make_proxy(full, kind, distilled)  # one load: the proxies are the full model with compressed FFNs
         Xp, _ = pooled_features(proxy, examples, max_length)
         r = run_logistic_proxy_gd(X, Xp, y, l2=l2, steps=steps)
         out |= {f"{kind}_{k}": v for k, v in step_checks(r).items()}
@@ -218,7 +218,7 @@ def theorem1_real(kinds: list[str], examples: int, max_length: int, l2: float, s
 
 
 def _real_units(sizes, seed: int) -> dict[str, Unit]:
-    return {"real": unit(theorem1_real, **REAL, steps=sizes["steps"], device="cpu", deps={"distilled": _distilled_unit(sizes)},
+    return {"real": unit(theorem1_real, **REAL, steps=sizes["steps"], device="cpu", deps={"distilled": distilled_unit(sizes)},
                          label="FedPFT Theorem 1 on MiniLM features", cost=20)}
 
 
@@ -328,7 +328,7 @@ def lora_gradient_errors(kinds: list[str], batch: int, max_length: int, b_scale:
     g_full, h_full = measure(full)
     out = {"grad_sq": np.array([float(x.double().square().sum()) for x in g_full])}
     for kind in kinds:
-        proxy = _make_proxy(full, kind, distilled)
+        proxy = make_proxy(full, kind, distilled)
         g_p, h_p = measure(proxy)
         out[f"{kind}_gap"] = np.array([float((a.double() - b.double()).square().sum()) for a, b in zip(g_p, g_full)])
         out[f"{kind}_grad_sq"] = np.array([float(a.double().square().sum()) for a in g_p])
@@ -340,7 +340,7 @@ def lora_gradient_errors(kinds: list[str], batch: int, max_length: int, b_scale:
 
 
 def _grad_units(sizes, seed: int) -> dict[str, Unit]:
-    distilled = _distilled_unit(sizes)
+    distilled = distilled_unit(sizes)
     return {"lora_grads": unit(lora_gradient_errors, **GRAD, device="cpu", deps={"distilled": distilled},
                                label="FedPFT LoRA gradient errors on MiniLM", cost=10),
             "distilled": distilled}
