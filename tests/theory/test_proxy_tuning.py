@@ -161,3 +161,15 @@ def test_cost_model_by_hand_and_table_1():
     assert transformer_weight_count(12, 768, 10, 3072, 768) / 2**20 == 47.25
     with pytest.raises(ValueError, match="compressed"):
         transformer_weight_count(12, 768, 13, 3072, 768)
+
+
+@given(seed=st.integers(0, 10_000), zeros=st.floats(0.0, 0.5), t1=st.floats(0.0, 1.0), t2=st.floats(0.0, 1.0))
+def test_apoz_is_a_fraction_monotone_in_the_threshold_and_below_the_nonpositive_count(seed, zeros, t1, t2):
+    rng = np.random.default_rng(seed)
+    act = rng.normal(size=(40, 6)) * (rng.random((40, 6)) > zeros)  # some exact zeros
+    lo, hi = apoz(act, min(t1, t2)), apoz(act, max(t1, t2))
+    assert np.all((0 <= lo) & (lo <= hi) & (hi <= 1))
+    assert np.all(apoz(act) <= apoz_nonpositive(act))  # O = 0 implies O ≤ 0
+    # under ReLU the two readings are one: every non-positive activation is exactly 0
+    relu = np.maximum(act, 0)
+    np.testing.assert_array_equal(apoz(relu), apoz_nonpositive(relu))

@@ -174,3 +174,17 @@ def test_accuracy_is_vacuous_when_the_full_model_learns_nothing():
     data = ClaimData("fedpft.accuracy", Sizes("quick", A.SIZES["quick"]), 0, _accuracy_units(PAPER_ORDER, majority=0.9))
     f = CLAIMS["fedpft.accuracy"].judge(data)
     assert f.verdict is Verdict.VACUOUS and "majority class" in f.message
+
+
+def test_fedot_gradient_error_uses_its_own_full_model_and_only_its_adapted_layers():
+    judge = CLAIMS["fedpft.minilm_gradient_error"].judge
+    arr = _grads(0.2, 0.4)
+    nan4 = [np.nan] * 4
+    arr |= {"fedot_gap": np.array([0.1, *nan4, 0.3]), "fedot_full_grad_sq": np.array([1.0, *nan4, 0.5]),
+            "fedot_grad_sq": np.array([1.0, *nan4, 1.0]), "fedot_eps1": np.full(6, np.nan),
+            "fedot_eps2": np.array([0.0, *nan4, 2.0])}
+    f = judge(ClaimData("fedpft.minilm_gradient_error", SIZES, 0, {"lora_grads": arr}))
+    row = f.facts["fedot"]
+    assert row["relative_gap"] == [0.1, None, None, None, None, 0.6] and row["mean_eps1"] is None
+    assert not row["condition_9"] and row["total_relative_gap"] == pytest.approx(0.4 / 1.5)
+    assert f.verdict is Verdict.QUALITATIVE and "3 pairs" in f.message  # FedOT has no ε₁: in no pair

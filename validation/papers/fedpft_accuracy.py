@@ -30,7 +30,7 @@ from fedtheory.validation.harness.claims import Claim, register
 from fedtheory.validation.harness.figures import Figure
 from fedtheory.validation.harness.records import Finding, Verdict
 from fedtheory.validation.harness.units import Unit, unit
-from fedtheory.validation.papers.fedpft_minilm import DISTILL, distilled_unit
+from fedtheory.validation.papers.fedpft_minilm import DISTILL, distilled_unit, emulator_unit, make_emulator
 
 #: proxy, alignment during training, neuron selection; in the order of the figure
 ARMS = {
@@ -51,64 +51,12 @@ AT_MOST = [("fedpft", "fedpetuning")]
 #: lr 5e-3, above the paper's grid (4e-4–1e-3 over 500 rounds), because the quick budget has 16 steps per client
 TRAIN = dict(n=4, alpha=1.0, local_steps=4, batch_size=8, max_length=32, lr=5e-3, train_examples=800,
              test_examples=200, align_fraction=0.5, align_steps=8, align_batch=32, apoz_examples=32)
-#: FedOT's emulator: layers 1–4 distilled into their layers 1 and 3 on the fortunes of the FedPFT distillation
-EMULATOR = dict(max_length=DISTILL["max_length"], epochs=DISTILL["epochs"], held_out=DISTILL["held_out"], seed=0)
 SIZES = {
     # quick: 4 seeds (one-sided paired t with 3 df) × 4 rounds, one alignment (after round 2)
     "quick": dict(seeds=4, rounds=4, align_every=2, distill_examples=800),
     "full": dict(seeds=10, rounds=30, align_every=10, distill_examples=10_000,
                  train=dict(n=10, local_steps=10, batch_size=16, lr=1e-3, train_examples=4000, test_examples=1000)),
 }
-
-
-def distilled_emulator(examples: int, max_length: int, epochs: int, held_out: int, seed: int) -> dict[str, np.ndarray]:
-    """FedOT's emulator after distillation: the weights of its kept middle layers (``"{layer}/{name}"``), the loss
-    per epoch, and the held-out error of the block's output, token-mean ‖h₄ − h′₄‖², before and after."""
-    import torch
-
-    from fedtheory.simulators.fedpft.distill import corpus_tokens, distill_emulator, teacher_states
-    from fedtheory.simulators.fedpft.proxy_model import load_fedot
-    from fedtheory.simulators.shared.minilm import backbone, mask4d
-
-    full = load_fedot()
-    emulator = _emulator(full, None)
-    ids, mask = corpus_tokens(examples, max_length)
-    test_ids, test_mask = corpus_tokens(held_out, max_length, offset=examples)
-    hs = teacher_states(full, test_ids, test_mask)
-
-    @torch.no_grad()
-    def block_error():
-        h, m4 = hs[1], mask4d(test_mask, hs[0].dtype)
-        for layer in backbone(emulator).encoder.layer[1:5]:
-            h = layer(h, m4)
-        keep = test_mask[..., None].to(h.dtype)
-        return float((((h - hs[5]) ** 2) * keep).sum() / keep.sum())
-
-    before = block_error()
-    losses = distill_emulator(full, emulator, (1, 4), ids, mask, epochs=epochs, seed=seed)
-    state = {f"{i}/{n}": p.detach().cpu().numpy() for i, layer in enumerate(backbone(emulator).encoder.layer)
-             if i in (1, 2, 3, 4) for n, p in layer.named_parameters()}
-    return {**state, "losses": np.array(losses), "error_before": np.array(before), "error_after": np.array(block_error())}
-
-
-def _emulator(full, state: dict | None):
-    """A copy of FedOT's ``full`` model with layers 2 and 4 dropped; with ``state``, the distilled layers 1 and 3."""
-    import copy
-
-    import torch
-
-    from fedtheory.simulators.fedpft.proxy_model import layer_drop
-    from fedtheory.simulators.shared.minilm import backbone
-
-    emulator = copy.deepcopy(full)
-    layer_drop(emulator)
-    if state is not None:
-        with torch.no_grad():
-            for key, v in state.items():
-                if "/" in key:
-                    i, name = key.split("/", 1)
-                    dict(backbone(emulator).encoder.layer[int(i)].named_parameters())[name].copy_(torch.as_tensor(v))
-    return emulator
 
 
 def proxy_lora_arm(proxy: str, align: bool, selection: str, train: dict, rounds: int, align_every: int,
@@ -121,7 +69,7 @@ def proxy_lora_arm(proxy: str, align: bool, selection: str, train: dict, rounds:
     (seed,) = seeds
     if proxy == "fedot":
         full = load_fedot(seed=seed)
-        model = _emulator(full, emulator)
+        model = make_emulator(full, emulator)
     else:
         full = load_proxy("full", seed=seed)
         model = full if proxy == "full" else make_proxy(full, proxy, distilled)
@@ -131,8 +79,7 @@ def proxy_lora_arm(proxy: str, align: bool, selection: str, train: dict, rounds:
 
 def _units(sizes, seed: int) -> dict[str, Unit]:
     distilled = distilled_unit(sizes)
-    emulator = unit(distilled_emulator, **EMULATOR, examples=sizes["distill_examples"], device="cpu",
-                    label="FedOT emulator (layer drop + distillation)", cost=30)
+    emulator = emulator_unit(sizes)
     train = {**TRAIN, **sizes.get("train", {})}
     out = {"distilled": distilled, "emulator": emulator}
     for arm, spec in ARMS.items():

@@ -189,6 +189,66 @@ def make_proxy(full, kind: str, distilled: dict | None):
     return proxy
 
 
+# --------------------------------------------------------------------------- FedOT's emulator (layer drop), a shared unit
+#: FedOT's emulator: layers 1–4 distilled into their layers 1 and 3 on the fortunes of the FedPFT distillation
+EMULATOR = dict(max_length=DISTILL["max_length"], epochs=DISTILL["epochs"], held_out=DISTILL["held_out"], seed=0)
+
+
+def distilled_emulator(examples: int, max_length: int, epochs: int, held_out: int, seed: int) -> dict[str, np.ndarray]:
+    """FedOT's emulator after distillation: the weights of its kept middle layers (``"{layer}/{name}"``), the loss
+    per epoch, and the held-out error of the block's output, token-mean ‖h₄ − h′₄‖², before and after."""
+    import torch
+
+    from fedtheory.simulators.fedpft.distill import corpus_tokens, distill_emulator, teacher_states
+    from fedtheory.simulators.fedpft.proxy_model import load_fedot
+    from fedtheory.simulators.shared.minilm import backbone, mask4d
+
+    full = load_fedot()
+    emulator = make_emulator(full, None)
+    ids, mask = corpus_tokens(examples, max_length)
+    test_ids, test_mask = corpus_tokens(held_out, max_length, offset=examples)
+    hs = teacher_states(full, test_ids, test_mask)
+
+    @torch.no_grad()
+    def block_error():
+        h, m4 = hs[1], mask4d(test_mask, hs[0].dtype)
+        for layer in backbone(emulator).encoder.layer[1:5]:
+            h = layer(h, m4)
+        keep = test_mask[..., None].to(h.dtype)
+        return float((((h - hs[5]) ** 2) * keep).sum() / keep.sum())
+
+    before = block_error()
+    losses = distill_emulator(full, emulator, (1, 4), ids, mask, epochs=epochs, seed=seed)
+    state = {f"{i}/{n}": p.detach().cpu().numpy() for i, layer in enumerate(backbone(emulator).encoder.layer)
+             if i in (1, 2, 3, 4) for n, p in layer.named_parameters()}
+    return {**state, "losses": np.array(losses), "error_before": np.array(before), "error_after": np.array(block_error())}
+
+
+def make_emulator(full, state: dict | None):
+    """A copy of FedOT's ``full`` model with layers 2 and 4 dropped; with ``state``, the distilled layers 1 and 3."""
+    import copy
+
+    import torch
+
+    from fedtheory.simulators.fedpft.proxy_model import layer_drop
+    from fedtheory.simulators.shared.minilm import backbone
+
+    emulator = copy.deepcopy(full)
+    layer_drop(emulator)
+    if state is not None:
+        with torch.no_grad():
+            for key, v in state.items():
+                if "/" in key:
+                    i, name = key.split("/", 1)
+                    dict(backbone(emulator).encoder.layer[int(i)].named_parameters())[name].copy_(torch.as_tensor(v))
+    return emulator
+
+
+def emulator_unit(sizes) -> Unit:
+    return unit(distilled_emulator, **EMULATOR, examples=sizes["distill_examples"], device="cpu",
+                label="FedOT emulator (layer drop + distillation)", cost=30)
+
+
 # --------------------------------------------------------------------------- Theorem 1 on a real proxy (claim 3)
 #: a logistic head (ℓ₂ 1e-3) on MiniLM's mean-pooled features of 400 fine-food reviews (32 tokens): f on the full
 #: model's features, f′ on a proxy's (FFNs of layers 1–4 cut to 384 neurons, by saliency or at random)
@@ -286,27 +346,34 @@ register(Claim(
 # --------------------------------------------------------------------------- Theorem 2 on MiniLM (claim 4, real part)
 #: LoRA r = 8 on the attention of every layer, at a state with B ~ N(0, 0.02²) (peft starts B at 0, where ∂_A vanishes);
 #: one batch of 16 fine-food reviews of 32 tokens; proxies: FFNs of layers 1–4 cut to 384 neurons
-GRAD = dict(kinds=["saliency", "distilled", "random"], batch=16, max_length=32, b_scale=0.02, seed=0)
+GRAD = dict(kinds=["saliency", "distilled", "random", "fedot"], batch=16, max_length=32, b_scale=0.02, seed=0)
 GRAD_SIZES = {"quick": dict(distill_examples=DISTILL_SIZES["quick"]), "full": dict(distill_examples=DISTILL_SIZES["full"])}
 
 
 def lora_gradient_errors(kinds: list[str], batch: int, max_length: int, b_scale: float, seed: int,
-                         distilled: dict | None = None) -> dict[str, np.ndarray]:
+                         distilled: dict | None = None, emulator: dict | None = None) -> dict[str, np.ndarray]:
     """Per proxy kind and layer ℓ (axis −1): ``{kind}_gap`` ‖∇′_ℓ − ∇_ℓ‖² over the layer's LoRA factors, ``grad_sq``
     ‖∇_ℓ‖² (full model) and ``{kind}_grad_sq`` ‖∇′_ℓ‖²; ``{kind}_eps1`` ‖W_out W_in − W′_out W′_in‖₂² of the FFN's
-    linear part; ``{kind}_eps2`` the mean over reviews of ‖h_ℓ − h′_ℓ‖₂² (the layer's output, tokens × d, spectral)."""
+    linear part; ``{kind}_eps2`` the mean over reviews of ‖h_ℓ − h′_ℓ‖₂² (the layer's output, tokens × d, spectral).
+
+    ``"fedot"``: FedOT's emulator against FedOT's own full model (LoRA r = 24 on layers 0 and 5, its reference
+    ``fedot_full_grad_sq``); NaN where a quantity does not exist (no adapter on layers 1–4, no FFN to compare, no
+    comparable output of layers 1–4)."""
     import torch
 
-    from fedtheory.simulators.fedpft.proxy_model import load_proxy
+    from fedtheory.simulators.fedpft.proxy_model import load_fedot, load_proxy
     from fedtheory.simulators.shared import seeding
     from fedtheory.simulators.shared.minilm import backbone, example_pool, tokenized
 
-    full = load_proxy("full", seed=seed)
-    g = seeding.generator(seed, "lora state")
-    with torch.no_grad():
-        for n, p in full.named_parameters():
-            if "lora_B" in n:
-                p.copy_(b_scale * torch.randn(p.shape, generator=g))
+    def with_random_b(model, stream):
+        g = seeding.generator(seed, stream)
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "lora_B" in n:
+                    p.copy_(b_scale * torch.randn(p.shape, generator=g))
+        return model
+
+    full = with_random_b(load_proxy("full", seed=seed), "lora state")
     tok = tokenized(max_length)
     idx = example_pool(batch, 1, max_length)[0]
     ids, mask = torch.as_tensor(tok["input_ids"][idx]), torch.as_tensor(tok["attention_mask"][idx])
@@ -314,48 +381,87 @@ def lora_gradient_errors(kinds: list[str], batch: int, max_length: int, b_scale:
     n_layers = len(backbone(full).encoder.layer)
 
     def measure(model):
+        """Per layer: the LoRA gradient (None where the layer has no adapter); per BertLayer run: its output."""
         model.zero_grad()
         out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         torch.nn.functional.cross_entropy(out.logits, labels).backward()
-        grads = [torch.cat([p.grad.flatten() for n, p in model.named_parameters()
-                            if "lora_" in n and f"encoder.layer.{i}." in n]) for i in range(n_layers)]
+        grads = []
+        for i in range(n_layers):
+            g_i = [p.grad.flatten() for n, p in model.named_parameters() if "lora_" in n and f"encoder.layer.{i}." in n]
+            grads.append(torch.cat(g_i).double() if g_i else None)
         return grads, [h.detach() for h in out.hidden_states[1:]]
+
+    def sq(x):
+        return float("nan") if x is None else float(x.square().sum())
 
     def ffn(model, i):
         layer = backbone(model).encoder.layer[i]
         return (layer.output.dense.weight @ layer.intermediate.dense.weight).detach().double()
 
+    def eps2(a, b):
+        return float((torch.linalg.matrix_norm((a - b).double(), 2) ** 2).mean())
+
     g_full, h_full = measure(full)
-    out = {"grad_sq": np.array([float(x.double().square().sum()) for x in g_full])}
-    for kind in kinds:
+    out = {"grad_sq": np.array([sq(x) for x in g_full])}
+    for kind in (k for k in kinds if k != "fedot"):
         proxy = make_proxy(full, kind, distilled)
         g_p, h_p = measure(proxy)
-        out[f"{kind}_gap"] = np.array([float((a.double() - b.double()).square().sum()) for a, b in zip(g_p, g_full)])
-        out[f"{kind}_grad_sq"] = np.array([float(a.double().square().sum()) for a in g_p])
+        out[f"{kind}_gap"] = np.array([sq(a - b) for a, b in zip(g_p, g_full)])
+        out[f"{kind}_grad_sq"] = np.array([sq(a) for a in g_p])
         out[f"{kind}_eps1"] = np.array([float(torch.linalg.matrix_norm(ffn(full, i) - ffn(proxy, i), 2) ** 2)
                                         for i in range(n_layers)])
-        out[f"{kind}_eps2"] = np.array([float((torch.linalg.matrix_norm((a - b).double(), 2) ** 2).mean())
-                                        for a, b in zip(h_full, h_p)])
+        out[f"{kind}_eps2"] = np.array([eps2(a, b) for a, b in zip(h_full, h_p)])
+    if "fedot" in kinds:  # against FedOT's own full model (LoRA r = 24 on layers 0 and 5 only)
+        if emulator is None:
+            raise ValueError("kind 'fedot' needs the emulator unit's arrays (emulator=...)")
+        full_ot = with_random_b(load_fedot(seed=seed), "lora state fedot")
+        g_f, h_f = measure(full_ot)
+        g_e, h_e = measure(make_emulator(full_ot, emulator))
+        out["fedot_full_grad_sq"] = np.array([sq(x) for x in g_f])
+        out["fedot_gap"] = np.array([float("nan") if a is None else sq(a - b) for a, b in zip(g_e, g_f)])
+        out["fedot_grad_sq"] = np.array([sq(a) for a in g_e])
+        out["fedot_eps1"] = np.full(n_layers, np.nan)  # the middle block is replaced, not its FFNs compressed
+        # the emulator's BertLayers are 0, 1, 3, 5: layer 0's and 5's outputs are comparable with the full model's
+        out["fedot_eps2"] = np.array([eps2(h_f[0], h_e[0]), *[np.nan] * (n_layers - 2), eps2(h_f[-1], h_e[-1])])
     return out
 
 
 def _grad_units(sizes, seed: int) -> dict[str, Unit]:
     distilled = distilled_unit(sizes)
-    return {"lora_grads": unit(lora_gradient_errors, **GRAD, device="cpu", deps={"distilled": distilled},
+    emulator = emulator_unit(sizes)
+    return {"lora_grads": unit(lora_gradient_errors, **GRAD, device="cpu", deps={"distilled": distilled, "emulator": emulator},
                                label="FedPFT LoRA gradient errors on MiniLM", cost=10),
             "distilled": distilled}
+
+
+def _nanmean(x: np.ndarray) -> float | None:
+    """Mean over the finite entries; None when there are none (a proxy without that quantity)."""
+    x = np.asarray(x, float)
+    return float(x[np.isfinite(x)].mean()) if np.isfinite(x).any() else None
+
+
+def _json_list(x: np.ndarray) -> list:
+    """A list for the record, None where the entry is NaN."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(x, float)]
+
+
+def _reference(d, kind: str) -> np.ndarray:
+    """‖∇‖² per layer of the kind's own full model (FedOT's has LoRA on layers 0 and 5 only)."""
+    return d[f"{kind}_full_grad_sq"] if f"{kind}_full_grad_sq" in d else d["grad_sq"]
 
 
 def _grad_judge(data) -> Finding:
     d = data["lora_grads"]
     rows = {}
     for kind in (k for k in GRAD["kinds"] if f"{k}_gap" in d):
-        rel = d[f"{kind}_gap"] / d["grad_sq"]
-        rows[kind] = dict(relative_gap=rel.tolist(), condition_9=bool(np.all(rel < 0.5)),
-                          condition_9_proof=bool(np.all(d[f"{kind}_gap"] < 0.5 * d[f"{kind}_grad_sq"])),
-                          eps1=d[f"{kind}_eps1"].tolist(), eps2=d[f"{kind}_eps2"].tolist(),
-                          total_relative_gap=float(d[f"{kind}_gap"].sum() / d["grad_sq"].sum()),
-                          mean_eps1=float(d[f"{kind}_eps1"].mean()), mean_eps2=float(d[f"{kind}_eps2"].mean()))
+        gap, ref = d[f"{kind}_gap"], _reference(d, kind)
+        rel = gap / ref
+        has = np.isfinite(gap)  # layers with an adapter
+        rows[kind] = dict(relative_gap=_json_list(rel), condition_9=bool(np.all(rel[has] < 0.5)),
+                          condition_9_proof=bool(np.all(gap[has] < 0.5 * d[f"{kind}_grad_sq"][has])),
+                          eps1=_json_list(d[f"{kind}_eps1"]), eps2=_json_list(d[f"{kind}_eps2"]),
+                          total_relative_gap=float(gap[has].sum() / ref[has].sum()),
+                          mean_eps1=_nanmean(d[f"{kind}_eps1"]), mean_eps2=_nanmean(d[f"{kind}_eps2"]))
     # Theorem 2's content on a real model, without its constants: of two proxies, the one with both the smaller weight
     # error ε₁ and the smaller output error ε₂ has the smaller gradient error
     pairs, reversed_ = [], []
@@ -363,17 +469,19 @@ def _grad_judge(data) -> Finding:
     for a in kinds:
         for b in kinds:
             ra, rb = rows[a], rows[b]
-            if a != b and ra["mean_eps1"] < rb["mean_eps1"] and ra["mean_eps2"] < rb["mean_eps2"]:
+            comparable = None not in (ra["mean_eps1"], rb["mean_eps1"], ra["mean_eps2"], rb["mean_eps2"])
+            if a != b and comparable and ra["mean_eps1"] < rb["mean_eps1"] and ra["mean_eps2"] < rb["mean_eps2"]:
                 pairs.append((a, b))
                 if ra["total_relative_gap"] >= rb["total_relative_gap"]:
                     reversed_.append((a, b))
     # no pair where one proxy has both errors smaller: the ordering is untested, not confirmed
     verdict = Verdict.DISAGREES if reversed_ else Verdict.QUALITATIVE if pairs else Verdict.VACUOUS
-    msg = ("LoRA gradients (r = 8, attention, every layer) of the proxy against the full model's, per layer 0–5, "
-           "‖∇′ − ∇‖²/‖∇‖²: " + "; ".join(
-               f"{k}: {np.round(v['relative_gap'], 3).tolist()} (condition (9), < ½ in every layer: "
-               f"{'yes' if v['condition_9'] else 'no'}; with ∇f′: {'yes' if v['condition_9_proof'] else 'no'}), mean ε₁ "
-               f"{v['mean_eps1']:.3g}, mean ε₂ {v['mean_eps2']:.3g}" for k, v in rows.items())
+    fmt = lambda v: "—" if v is None else f"{v:.3g}"  # noqa: E731
+    msg = ("LoRA gradients (r = 8, attention, every layer; FedOT: r = 24 on layers 0 and 5, against its own full "
+           "model) of the proxy against the full model's, per layer 0–5, ‖∇′ − ∇‖²/‖∇‖²: " + "; ".join(
+               f"{k}: {[None if x is None else round(x, 3) for x in v['relative_gap']]} (condition (9), < ½ in every "
+               f"adapted layer: {'yes' if v['condition_9'] else 'no'}; with ∇f′: {'yes' if v['condition_9_proof'] else 'no'}), "
+               f"mean ε₁ {fmt(v['mean_eps1'])}, mean ε₂ {fmt(v['mean_eps2'])}" for k, v in rows.items())
            + f". {len(pairs)} pairs of proxies where one has both the smaller ε₁ and ε₂; in {len(reversed_)} of them its "
              "gradient error is not the smaller" + (f" ({', '.join(f'{a} vs {b}' for a, b in reversed_)})" if reversed_ else "")
            + ". Theorem 2's constants are for a linear one-head model, so only this ordering is tested (qualitative). "
@@ -393,8 +501,9 @@ def _grad_draw(data, finding: Finding) -> list[Figure]:
     fig_, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     layers = np.arange(d["grad_sq"].size)
     for j, kind in enumerate(k for k in GRAD["kinds"] if f"{k}_gap" in d):
-        axes[0].semilogy(layers, d[f"{kind}_gap"] / d["grad_sq"], "o-", color=f"C{j}", label=f"{kind} proxy")
-        axes[1].loglog(d[f"{kind}_eps2"][1:], (d[f"{kind}_gap"] / d["grad_sq"])[1:], "o", color=f"C{j}", label=kind)
+        rel = d[f"{kind}_gap"] / _reference(d, kind)
+        axes[0].semilogy(layers, rel, "o-" if np.isfinite(rel).all() else "o--", color=f"C{j}", label=f"{kind} proxy")
+        axes[1].loglog(d[f"{kind}_eps2"][1:], rel[1:], "o", color=f"C{j}", label=kind)
     axes[0].axhline(0.5, color="k", ls=":", lw=1, label="condition (9): ½")
     axes[0].set(xlabel="layer", ylabel="‖∇′ − ∇‖² / ‖∇‖² (LoRA factors)", title="MiniLM: the proxy's gradient error")
     axes[0].legend(fontsize=7)
