@@ -12,7 +12,9 @@ Each instance: :math:`f(x) = \tfrac12(x - x^*)^\top Q(x - x^*)` in float64, Q wi
 - ``"random"``: δ = c‖∇f(x)‖u_i with a fresh random unit u_i every step — not the gradient of any function, so
   outside the theorem's assumptions (a stress test).
 
-All but ``"random"`` are convex with Lipschitz gradients, as Theorem 1 assumes.
+All but ``"random"`` are convex with Lipschitz gradients, as Theorem 1 assumes. :func:`run_logistic_feature_proxy`
+adds ℓ₂-regularised logistic regression with a proxy on perturbed features, and :func:`run_logistic_proxy_gd` a
+logistic head on real features (MiniLM's and a proxy's).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import check_choice, check_scalar, check_seeds, require_ints
 
-__all__ = ["PROXIES", "ProxyGDConfig", "run_logistic_proxy_gd", "run_proxy_gd"]
+__all__ = ["PROXIES", "ProxyGDConfig", "run_logistic_feature_proxy", "run_logistic_proxy_gd", "run_proxy_gd"]
 
 PROXIES = ("proportional", "hessian", "shifted", "random")
 
@@ -115,28 +117,55 @@ def run_proxy_gd(cfg: ProxyGDConfig, seeds: Sequence[int], device: torch.device 
 
 
 def _logistic(X: torch.Tensor, s: torch.Tensor, l2: float):
-    """f(w) = mean softplus(−s·Xw) + (l2/2)‖w‖² and its gradient, for w (d,)."""
+    """f(w) = mean softplus(−s·Xw) + (l2/2)‖w‖² and its gradient, batched: X (..., N, d), s (..., N), w (..., d)."""
     def f(w):
-        return torch.nn.functional.softplus(-s * (X @ w)).mean() + 0.5 * l2 * (w @ w)
+        return torch.nn.functional.softplus(-s * (X @ w[..., None])[..., 0]).mean(-1) + 0.5 * l2 * (w * w).sum(-1)
 
     def grad(w):
-        return X.T @ (-s * torch.sigmoid(-s * (X @ w))) / X.shape[0] + l2 * w
+        r = -s * torch.sigmoid(-s * (X @ w[..., None])[..., 0])
+        return (X.transpose(-1, -2) @ r[..., None])[..., 0] / X.shape[-2] + l2 * w
 
     return f, grad
 
 
 def _newton(X: torch.Tensor, s: torch.Tensor, l2: float, tol: float = 1e-13, max_iter: int = 100) -> torch.Tensor:
-    """The minimiser of the ℓ₂-regularised logistic loss (Newton's method in float64, ‖∇f‖ ≤ tol)."""
+    """The minimiser of the ℓ₂-regularised logistic loss for every leading index (Newton in float64, ‖∇f‖ ≤ tol)."""
     _, grad = _logistic(X, s, l2)
-    w = torch.zeros(X.shape[1], dtype=torch.float64)
+    w = torch.zeros(X.shape[:-2] + X.shape[-1:], dtype=torch.float64, device=X.device)
+    eye = torch.eye(X.shape[-1], dtype=torch.float64, device=X.device)
     for _ in range(max_iter):
         g = grad(w)
-        if g.norm() <= tol:
+        if g.norm(dim=-1).max() <= tol:
             return w
-        p = torch.sigmoid(s * (X @ w))
-        H = (X.T * (p * (1 - p))) @ X / X.shape[0] + l2 * torch.eye(X.shape[1], dtype=torch.float64)
-        w = w - torch.linalg.solve(H, g)
-    raise RuntimeError(f"Newton did not reach ‖∇f‖ <= {tol:g} in {max_iter} iterations (‖∇f‖ = {float(g.norm()):.2e})")
+        p = torch.sigmoid(s * (X @ w[..., None])[..., 0])
+        H = (X.transpose(-1, -2) * (p * (1 - p))[..., None, :]) @ X / X.shape[-2] + l2 * eye
+        w = w - torch.linalg.solve(H, g[..., None])[..., 0]
+    raise RuntimeError(f"Newton did not reach ‖∇f‖ <= {tol:g} in {max_iter} iterations "
+                       f"(max ‖∇f‖ = {float(g.norm(dim=-1).max()):.2e})")
+
+
+def _logistic_gd(Xf: torch.Tensor, Xp: torch.Tensor, s: torch.Tensor, l2: float, steps: int,
+                 eta_factor: float) -> dict[str, torch.Tensor]:
+    """Gradient descent on the proxy's logistic loss (features Xp) from w = 0, recorded on the full one's (Xf), both
+    (S, I, N, d); returns :func:`run_proxy_gd`'s arrays with f − f* (f* by Newton) and ``lipschitz`` (S, I)."""
+    f, grad = _logistic(Xf, s, l2)
+    _, grad_p = _logistic(Xp, s, l2)
+    w_star = _newton(Xf, s, l2)
+    f_star = f(w_star)
+    L1 = torch.linalg.eigvalsh(Xf.transpose(-1, -2) @ Xf)[..., -1] / (4 * Xf.shape[-2]) + l2
+    eta = eta_factor / L1
+    w = torch.zeros_like(w_star)
+    xs, fs, gs, ds = [], [], [], []
+    for _ in range(steps + 1):
+        g, gp = grad(w), grad_p(w)
+        xs.append(w), fs.append(f(w) - f_star), gs.append(g), ds.append(gp - g)
+        w = w - eta[..., None] * gp
+    return {"x": torch.stack(xs, 2), "f": torch.stack(fs, 2), "grad": torch.stack(gs, 2),
+            "grad_error": torch.stack(ds, 2), "x_star": w_star, "eta": eta, "lipschitz": L1}
+
+
+def _with_bias(X: torch.Tensor) -> torch.Tensor:
+    return torch.cat([X, torch.ones(X.shape[:-1] + (1,), dtype=X.dtype, device=X.device)], -1)
 
 
 def run_logistic_proxy_gd(X: np.ndarray, X_proxy: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, steps: int = 1000,
@@ -151,21 +180,40 @@ def run_logistic_proxy_gd(X: np.ndarray, X_proxy: np.ndarray, y: np.ndarray, *, 
     check_scalar("eta_factor", eta_factor, low=0, low_open=True)
     if X.shape != X_proxy.shape or X.shape[0] != y.shape[0]:
         raise ValueError(f"X and X_proxy must have one shape (N, d) and y (N,), got {X.shape}, {X_proxy.shape}, {y.shape}")
-    one = np.ones((X.shape[0], 1))
-    Xf, Xp = (torch.as_tensor(np.hstack([a, one]), dtype=torch.float64) for a in (X, X_proxy))
-    s = torch.as_tensor(2.0 * y - 1.0, dtype=torch.float64)
-    f, grad = _logistic(Xf, s, l2)
-    _, grad_p = _logistic(Xp, s, l2)
-    w_star = _newton(Xf, s, l2)
-    f_star = f(w_star)
-    L1 = float(torch.linalg.eigvalsh(Xf.T @ Xf)[-1]) / (4 * X.shape[0]) + l2
-    eta = eta_factor / L1
-    w = torch.zeros_like(w_star)
-    xs, fs, gs, ds = [], [], [], []
-    for i in range(steps + 1):
-        g, gp = grad(w), grad_p(w)
-        xs.append(w), fs.append(f(w) - f_star), gs.append(g), ds.append(gp - g)
-        w = w - eta * gp
-    pack = lambda v: torch.stack(v)[None, None].numpy()  # noqa: E731
-    return {"x": pack(xs), "f": pack(fs), "grad": pack(gs), "grad_error": pack(ds), "x_star": w_star[None, None].numpy(),
-            "eta": np.full((1, 1), eta), "lipschitz": np.array(L1)}
+    Xf, Xp = (_with_bias(torch.as_tensor(a, dtype=torch.float64))[None, None] for a in (X, X_proxy))
+    s = torch.as_tensor(2.0 * y - 1.0, dtype=torch.float64)[None, None]
+    r = _logistic_gd(Xf, Xp, s, l2, steps, eta_factor)
+    out = {k: v.numpy() for k, v in r.items()}
+    out["lipschitz"] = np.array(float(r["lipschitz"]))
+    return out
+
+
+def run_logistic_feature_proxy(noise: float, seeds: Sequence[int], *, dim: int = 8, examples: int = 64,
+                               instances: int = 64, steps: int = 200, eta_factor: float = 1.0, l2: float = 1e-2,
+                               device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    r"""Theorem 1 on ℓ₂-regularised logistic regression whose proxy sees perturbed features, batched over seeds × instances.
+
+    Each instance: N = ``examples`` points x ~ N(0, I_d), labels y ~ Bernoulli(σ(xᵀw₀)) with w₀ ~ N(0, I_d); f is the
+    logistic loss on x̃ = [x, 1], f′ the same on [x + c·e, 1] with e ~ N(0, I_d) fixed per point and c = ``noise``
+    (a proxy whose features err, as a compressed model's do; its minimiser moves). Both convex, ∇f Lipschitz with
+    L₁ = λ_max(X̃ᵀX̃)/(4N) + l2; η = ``eta_factor``/L₁, gradient descent on f′ from 0.
+
+    Returns
+    -------
+    dict of float64 tensors as :func:`run_proxy_gd` (x (S, I, k+1, d+1), f = f − f*, grad, grad_error, x_star, eta (S, I)).
+    """
+    seeds = check_seeds(seeds)
+    check_scalar("noise", noise, low=0)
+    check_scalar("eta_factor", eta_factor, low=0, low_open=True)
+    l2 = check_scalar("l2", l2, low=0, low_open=True)
+    I, N = (check_scalar(k, v, int, low=1) for k, v in (("instances", instances), ("examples", examples)))
+    gens = seeding.generators(seeds, "logistic feature proxy")  # drawn on the CPU: the same numbers on every device
+    X = seeding.draw(gens, torch.randn, (I, N, dim), dtype=torch.float64)
+    w0 = seeding.draw(gens, torch.randn, (I, dim), dtype=torch.float64)
+    u = seeding.draw(gens, torch.rand, (I, N), dtype=torch.float64)
+    E = seeding.draw(gens, torch.randn, (I, N, dim), dtype=torch.float64)
+    X, w0, u, E = (t.to(device) for t in (X, w0, u, E))
+    s = torch.where(u < torch.sigmoid((X @ w0[..., None])[..., 0]), 1.0, -1.0).to(torch.float64)
+    r = _logistic_gd(_with_bias(X), _with_bias(X + noise * E), s, l2, steps, eta_factor)
+    r.pop("lipschitz")
+    return r

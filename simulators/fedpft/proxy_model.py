@@ -114,7 +114,7 @@ def load_fedot(r: int = 24, lora_alpha: int = 48, *, adapter: Sequence[int] = AD
 def pooled_features(model, examples: int, max_length: int = 32, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Mean-pooled last hidden states (N, 384), float64, of the first ``examples`` reviews of the fixed training
     pool (:func:`~fedtheory.simulators.shared.minilm.example_pool`), and their labels (N,)."""
-    from fedtheory.simulators.shared.minilm import example_pool, tokenized
+    from fedtheory.simulators.shared.minilm import example_pool, mean_pool, tokenized
 
     examples = check_scalar("examples", examples, int, low=1)
     tok = tokenized(max_length)
@@ -123,6 +123,5 @@ def pooled_features(model, examples: int, max_length: int = 32, batch: int = 100
     out = []
     for i in range(0, idx.size, batch):
         h = backbone(model)(input_ids=ids[i : i + batch], attention_mask=mask[i : i + batch]).last_hidden_state
-        w = mask[i : i + batch, :, None].to(h.dtype)
-        out.append(((h * w).sum(1) / w.sum(1).clamp_min(1.0)).double())
+        out.append(mean_pool(h, mask[i : i + batch]).double())
     return torch.cat(out).numpy(), tok["labels"][idx].astype(np.int64)

@@ -40,7 +40,7 @@ from fedtheory.simulators.shared.aggregators import make_aggregator
 # peft reads transformers' deprecated `is_gradient_checkpointing` on every call (transformers 5.x): harmless
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
-__all__ = ["N_LAYERS", "LORA_TARGETS", "TopModel", "backbone", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
+__all__ = ["N_LAYERS", "LORA_TARGETS", "TopModel", "mean_pool", "backbone", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
            "first_adapted_layer", "prefix_features", "trainable_state", "load_state", "fedavg", "aggregate",
            "per_example_grads", "coupling", "correct", "evaluate", "autocast"]
 
@@ -147,6 +147,12 @@ def first_adapted_layer(model) -> int:
     return min(idx) if idx else N_LAYERS
 
 
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` (B, L, d) over the tokens ``mask`` (B, L) keeps: (B, d)."""
+    w = mask.to(hidden.dtype)[..., None]
+    return (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
 class TopModel(torch.nn.Module):
     """Layers ``start…5``, mean pooling and the head of a peft model, on cached hidden states at ``start``.
 
@@ -165,9 +171,7 @@ class TopModel(torch.nn.Module):
         bert = backbone(self.m)
         for layer in bert.encoder.layer[self.start:]:
             hidden = layer(hidden, mask4d)
-        w = (mask4d[:, 0, 0, :] == 0).to(hidden.dtype)[..., None]  # tokens the mask keeps
-        pooled = (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
-        return self.m.base_model.model.classifier(pooled)
+        return self.m.base_model.model.classifier(mean_pool(hidden, (mask4d[:, 0, 0, :] == 0)))
 
     def functional(self, params: dict[str, torch.Tensor], hidden, mask4d) -> torch.Tensor:
         """Logits with the trainable tensors replaced by ``params`` (peft names)."""

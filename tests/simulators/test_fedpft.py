@@ -70,3 +70,20 @@ def test_logistic_gd_without_a_proxy_error_is_plain_gd_within_its_rate():
     assert np.all(gap[1:] <= bound * (1 + 1e-12))  # the classical O(1/k) of gradient descent (δ = 0)
     with pytest.raises(ValueError, match="X_proxy"):
         run_logistic_proxy_gd(X, X[:, :3], y)
+
+
+def test_logistic_feature_proxy_is_batched_plain_gd_at_zero_noise_and_deterministic():
+    from fedtheory.simulators.fedpft.proxy_gd import run_logistic_feature_proxy, run_logistic_proxy_gd
+
+    r = run_logistic_feature_proxy(0.0, [0, 1], dim=3, examples=40, instances=5, steps=50)
+    assert r["x"].shape == (2, 5, 51, 4) and r["eta"].shape == (2, 5)
+    assert torch.all(r["grad_error"] == 0) and torch.all(r["f"][..., -1] < r["f"][..., 0])
+    noisy = run_logistic_feature_proxy(0.3, [0, 1], dim=3, examples=40, instances=5, steps=50)
+    assert torch.all(noisy["grad_error"][..., 1:, :].norm(dim=-1) > 0)  # the perturbed features err everywhere
+    again = run_logistic_feature_proxy(0.3, [0, 1], dim=3, examples=40, instances=5, steps=50)
+    assert all(torch.equal(noisy[k], again[k]) for k in noisy)
+    X, y = _features()  # the one-instance run shares the batched solver
+    one = run_logistic_proxy_gd(X, X + 0.1, y, l2=1e-2, steps=20)
+    assert np.isfinite(one["f"]).all() and one["x"].shape[:2] == (1, 1)
+    with pytest.raises(ValueError, match="noise"):
+        run_logistic_feature_proxy(-0.1, [0])

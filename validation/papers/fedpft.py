@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from fedtheory.simulators.fedpft.linear_transformer import LinearTransformerConfig, run_linear_transformer
-from fedtheory.simulators.fedpft.proxy_gd import ProxyGDConfig, run_proxy_gd
+from fedtheory.simulators.fedpft.proxy_gd import ProxyGDConfig, run_logistic_feature_proxy, run_proxy_gd
 from fedtheory.theory.proxy_tuning import (
     alignment_margin,
     alignment_margin_derived,
@@ -41,12 +41,14 @@ from fedtheory.validation.harness.units import Unit, unit
 
 EPS = float(np.finfo(float).eps)
 ROUNDING = 64  # the allowance's factor on ε·(magnitude of the terms)
-#: the proxies (kind, error size c) and steps η·L₁; "shifted" moves the minimiser, "random" is no gradient field
+#: the proxies (kind, error size c) and steps η·L₁; "shifted" moves the minimiser, "random" is no gradient field;
+#: "logistic": ℓ₂-regularised logistic regression, the proxy on features perturbed by c·N(0, I) (its minimiser moves)
 PROXIES = [("proportional", -0.5), ("proportional", 0.3), ("proportional", 0.6), ("hessian", 0.3), ("hessian", 1.0),
-           ("shifted", 0.05), ("shifted", 0.3), ("random", 0.3), ("random", 0.6)]
+           ("shifted", 0.05), ("shifted", 0.3), ("random", 0.3), ("random", 0.6), ("logistic", 0.1), ("logistic", 0.5)]
 ETA_FACTORS = (1.0, 0.5)
 SETTINGS = [dict(proxy=p, scale=c, eta_factor=e) for e in ETA_FACTORS for p, c in PROXIES]
 KEEPS_MINIMISER = ("proportional", "hessian")
+MOVES_MINIMISER = ("shifted", "logistic")
 SIZES = {"quick": dict(seeds=2, instances=24, steps=100, transformer_instances=250),
          "full": dict(seeds=10, instances=256, steps=1000, transformer_instances=2000)}
 
@@ -63,8 +65,12 @@ def theorem1_runs(settings: list[dict], dim: int, instances: int, steps: int, se
     (‖δ‖ < ‖∇f‖, the derived monotonicity)."""
     out = {}
     for j, s in enumerate(settings):
-        r = {k: v.numpy() for k, v in run_proxy_gd(ProxyGDConfig(dim=dim, instances=instances, steps=steps, **s),
-                                                   seeds).items()}
+        if s["proxy"] == "logistic":
+            r = run_logistic_feature_proxy(s["scale"], seeds, dim=dim, instances=instances, steps=steps,
+                                           eta_factor=s["eta_factor"])
+        else:
+            r = run_proxy_gd(ProxyGDConfig(dim=dim, instances=instances, steps=steps, **s), seeds)
+        r = {k: v.numpy() for k, v in r.items()}
         out |= {f"{j}_{k}": v for k, v in step_checks(r).items()}
     return out
 
@@ -222,7 +228,7 @@ def _rate_judge(data) -> Finding:
     else:
         verdict = Verdict.BOUND_VIOLATED if bad else Verdict.BOUND_HOLDS
     keep = [r["conditions_hold"] for r in rows.values() if r["keeps_minimiser"]]
-    move = [r["conditions_hold"] for k, r in rows.items() if k.startswith("shifted")]
+    move = [r["conditions_hold"] for k, r in rows.items() if k.startswith(MOVES_MINIMISER)]
     msg = (f"(11) f(x⁽ᵏ⁾) − f* ≤ ‖x⁽⁰⁾ − x*‖²/(2ηk) checked on {checked} (instance, k) pairs where (9) (at every step so "
            f"far) and (10) hold: {bad} violations; derived conditions (‖δ‖ < ‖∇f‖ and Σ⟨δ(x⁽ⁱ⁻¹⁾), x⁽ⁱ⁾ − x*⟩ ≥ 0): "
            f"{bad_d} violations. (9) and (10) hold together on {np.mean(keep):.0%} of pairs for proxies that keep the "

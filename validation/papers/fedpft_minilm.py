@@ -278,8 +278,9 @@ def theorem1_real(kinds: list[str], examples: int, max_length: int, l2: float, s
 
 
 def _real_units(sizes, seed: int) -> dict[str, Unit]:
+    # version 2: the logistic solver is batched (shared with the synthetic logistic proxy)
     return {"real": unit(theorem1_real, **REAL, steps=sizes["steps"], device="cpu", deps={"distilled": distilled_unit(sizes)},
-                         label="FedPFT Theorem 1 on MiniLM features", cost=20)}
+                         label="FedPFT Theorem 1 on MiniLM features", cost=20, version=2)}
 
 
 def _first_false(flags: np.ndarray) -> int | None:
