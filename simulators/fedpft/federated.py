@@ -189,7 +189,8 @@ def run_proxy_lora(cfg: ProxyLoRAConfig, full, proxy, *, seed: int = 0, compress
     share = float(data["labels"][test_pos].double().mean())
     return {**{k: np.asarray(v) for k, v in out.items()}, "test_acc": np.array(correct_full.mean()),
             "majority_acc": np.array(max(share, 1 - share)),
-            "proxy_test_acc": np.array(_correct(top, data, test_pos).mean()), "test_correct": correct_full,
+            "proxy_test_acc": np.array((correct_full if proxy is full else _correct(top, data, test_pos)).mean()),
+            "test_correct": correct_full,
             "partition_sizes": np.asarray(sizes)}
 
 
