@@ -7,7 +7,9 @@ Byzantine-robust personalized FL), :mod:`fedtheory.theory.robust_aggregation` (�
 :mod:`fedtheory.theory.dp_lora` (DP noise on LoRA factors, coupling, the smoothing filter, the sensing rate),
 :mod:`fedtheory.theory.privacy` (ε and σ through opacus' accountants, imported only when called),
 :mod:`fedtheory.theory.proximal` (SVT and soft thresholding, their optimality conditions and KKT residuals,
-a reference FISTA solver: FedSLR) and :mod:`fedtheory.theory.communication` (floats sent as low-rank factors).
+a reference FISTA solver: FedSLR), :mod:`fedtheory.theory.communication` (floats sent as low-rank factors) and
+:mod:`fedtheory.theory.private_personalization` (λ* when the shared estimates are DP releases and some clients
+Byzantine: beyond the seed papers).
 """
 
 from .communication import break_even_rank, downlink_floats, factored_floats, uplink_floats
@@ -40,6 +42,7 @@ from .portfolio import (
     sharpe_ratio,
     theta_star,
 )
+from .private_personalization import lambda_star_private_mean, private_mse_bound, private_mse_exact, release_noise2
 from .proximal import (
     l1_kkt_residual,
     nuclear_kkt_residual,
@@ -60,6 +63,10 @@ from .robust_aggregation import (
 )
 
 __all__ = [
+    "lambda_star_private_mean",
+    "private_mse_bound",
+    "private_mse_exact",
+    "release_noise2",
     "break_even_rank",
     "downlink_floats",
     "factored_floats",

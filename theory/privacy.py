@@ -24,7 +24,8 @@ from scipy.stats import norm
 
 from ._checks import _FLOAT_MAX, check_choice, check_range, provenance, scalar_or_array
 
-__all__ = ["ACCOUNTANTS", "epsilon", "noise_multiplier", "analytic_gaussian_delta", "analytic_gaussian_epsilon"]
+__all__ = ["ACCOUNTANTS", "epsilon", "noise_multiplier", "analytic_gaussian_delta", "analytic_gaussian_epsilon",
+           "analytic_gaussian_sigma"]
 
 ACCOUNTANTS = ("rdp", "prv")
 
@@ -186,3 +187,33 @@ def analytic_gaussian_epsilon(sigma: ArrayLike, delta: ArrayLike) -> ArrayLike:
         return brentq(lambda x: analytic_gaussian_delta(x, ss) - dd, 0.0, hi, xtol=1e-12, rtol=1e-12)
 
     return scalar_or_array(np.vectorize(one, otypes=[float])(s, d))
+
+
+@provenance("published", "Balle & Wang 2018, Theorem 8 (the analytic Gaussian mechanism's calibration)")
+def analytic_gaussian_sigma(eps: ArrayLike, delta: ArrayLike) -> ArrayLike:
+    r"""Smallest noise std σ (L2 sensitivity 1) with :func:`analytic_gaussian_delta` (ε, σ) ≤ δ: the Gaussian
+    mechanism's exact calibration (Balle & Wang 2018, Theorem 8), found as the root in σ of the decreasing
+    δ(ε, σ) − δ. **published**.
+
+    Parameters
+    ----------
+    eps : array_like, > 0
+    delta : array_like in (0, 1)
+
+    Returns
+    -------
+    ndarray or float, σ ≥ 0, the std per unit of sensitivity
+    """
+    e = check_range("eps", eps, low=0.0, low_open=True)
+    d = check_range("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+
+    def one(ee, dd):
+        lo, hi = 1e-3, 1.0
+        while analytic_gaussian_delta(ee, lo) <= dd:  # δ(ε, σ) falls from 1 (σ → 0) to 0 (σ → ∞)
+            lo /= 2
+        while analytic_gaussian_delta(ee, hi) > dd:
+            hi *= 2
+        return math.exp(brentq(lambda t: analytic_gaussian_delta(ee, math.exp(t)) - dd, math.log(lo), math.log(hi),
+                               xtol=1e-13, rtol=1e-13))
+
+    return scalar_or_array(np.vectorize(one, otypes=[float])(e, d))

@@ -199,6 +199,17 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
     "noise_multiplier": ("privacy", "noise_multiplier", {"eps": 2.0, **ACCOUNT, "accountant": "rdp", "rtol": 1e-6}, 3),
     "analytic_gaussian_delta": ("privacy", "analytic_gaussian_delta", {"eps": 1.0, "sigma": 1.0}, 60),
     "analytic_gaussian_epsilon": ("privacy", "analytic_gaussian_epsilon", {"sigma": 1.0, "delta": 1e-5}, 30),
+    "analytic_gaussian_sigma": ("privacy", "analytic_gaussian_sigma", {"eps": 1.0, "delta": 1e-5}, 30),
+    # privacy × robustness × personalization
+    "release_noise2": ("private_personalization", "release_noise2",
+                       {"eps": 1.0, "delta": 1e-5, "clip": 1.0, "m": 10, "dim": 4}, 30),
+    "private_mse_exact": ("private_personalization", "private_mse_exact",
+                          {"lam": 0.5, "sigma2": 1.0, "m": 10, "n": 10, "f": 2, "bias2": 0.5, "noise2": 0.3,
+                           "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
+    "private_mse_bound": ("private_personalization", "private_mse_bound",
+                          {"lam": 0.5, **LAM, "noise2": 0.3, "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
+    "lambda_star_private_mean": ("private_personalization", "lambda_star_private_mean",
+                                 {**LAM, "noise2": 0.3, "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
 }
 
 #: Non-finite results that are correct by design: (function, parameter) -> predicate on the bad value.

@@ -91,3 +91,37 @@ def test_stage1_theta_star_closed_form():
     c = sG**2
     theta0 = (mL * sG**2 - mG * c) / (mL * sG**2 + mG * 1 - (mG + mL) * c)
     assert sp.simplify(theta0 - h / (n * (1 - h) + h)) == 0
+
+
+def _private_symbols():
+    """The private release model of fedtheory.theory.private_personalization (per-client moments s, s_c, s_×)."""
+    s, sc, sx, c, b, t2, k, g, v = sp.symbols("s s_c s_x c bias2 tau2 kappa gamma V", positive=True)
+    lam = sp.symbols("lambda", real=True)
+    return s, sc, sx, c, b, t2, k, g, v, lam
+
+
+def test_private_mse_is_the_covariance_expansion():
+    import fedtheory.theory.private_personalization as pp
+
+    s, sc, sx, c, b, t2, k, g, v, lam = _private_symbols()
+    # error = (1-λ) e_i + (λ/c) u_i + (λ/c) Σ_{j≠i} u_j + λ ξ̄ + λ (ν_C − μ_i): E e_i² = s, E u_j² = s_c,
+    # E e_i u_i = s_×, E ξ̄² = dτ²/c, all other pairs independent and zero-mean
+    direct = ((1 - lam) ** 2 * s + 2 * (1 - lam) * (lam / c) * sx + (lam / c) ** 2 * sc + (c - 1) * (lam / c) ** 2 * sc
+              + lam**2 * t2 / c + lam**2 * b)
+    a, bb, e = pp._coefficients(s, 1, c, 0, b, t2, sc, sx)  # m = 1: the moments are already per mean
+    assert sp.simplify(direct - (a - 2 * lam * bb + lam**2 * e)) == 0
+    # no clipping and no noise: the non-private exact MSE
+    assert sp.simplify(direct.subs({sc: s, sx: s, t2: 0}) - (s - 2 * lam * (1 - 1 / c) * s + lam**2 * ((1 - 1 / c) * s + b))) == 0
+
+
+def test_private_lambda_star_is_the_stationary_point_of_the_bound():
+    import fedtheory.theory.private_personalization as pp
+
+    s, sc, sx, c, b, t2, k, g, v, lam = _private_symbols()
+    a, bb, e = pp._coefficients(s, 1, c, 0, b, t2, sc, sx)
+    bound = (1 + g) * (a - 2 * lam * bb + lam**2 * e) + (1 + 1 / g) * lam**2 * k * v
+    star = bb / (e + k * v / g)
+    assert sp.simplify(sp.diff(bound, lam).subs(lam, star)) == 0
+    # V is the expected spread of the honest releases: (1 − 1/c)(s_c + dτ²) + Δ²
+    d2 = sp.symbols("Delta2", positive=True)
+    assert sp.simplify(pp._spread_term(c, 0, t2, sc, 1, d2) - ((1 - 1 / c) * (sc + t2) + d2)) == 0
