@@ -208,6 +208,8 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
                            "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
     "private_mse_bound": ("private_personalization", "private_mse_bound",
                           {"lam": 0.5, **LAM, "noise2": 0.3, "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
+    "clipped_normal_moments": ("private_personalization", "clipped_normal_moments",
+                               {"mu": 0.5, "sigma": 1.0, "clip": 2.0}, 60),
     "lambda_star_private_mean": ("private_personalization", "lambda_star_private_mean",
                                  {**LAM, "noise2": 0.3, "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
 }

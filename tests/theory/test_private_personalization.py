@@ -7,13 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fedtheory.theory.personalization import lambda_star_mean, personalized_mse_bound, personalized_mse_exact
+from fedtheory.theory.privacy import analytic_gaussian_delta, analytic_gaussian_sigma
 from fedtheory.theory.private_personalization import (
     lambda_star_private_mean,
     private_mse_bound,
     private_mse_exact,
     release_noise2,
 )
-from fedtheory.theory.privacy import analytic_gaussian_delta, analytic_gaussian_sigma
 
 settings_ = dict(sigma2=st.floats(0.01, 10.0), m=st.integers(1, 200), n=st.integers(3, 600),
                  bias2=st.floats(0.0, 5.0), kappa=st.floats(0.0, 5.0), spread2=st.floats(0.0, 5.0))
@@ -99,3 +99,21 @@ def test_analytic_gaussian_sigma_inverts_delta():
         release_noise2(1.0, delta=1e-5, clip=0.0, m=10, dim=2)
     with pytest.raises(ValueError, match="eps"):
         release_noise2(0.0, delta=1e-5, clip=1.0, m=10, dim=2)
+
+
+def test_clipped_normal_moments_match_monte_carlo_and_vanish_without_clipping():
+    from fedtheory.theory.private_personalization import clipped_normal_moments
+
+    rng = np.random.default_rng(1)
+    for mu, sigma, C in [(0.7, 1.3, 1.0), (-2.0, 0.5, 1.5), (0.0, 3.0, 0.2)]:
+        x = mu + sigma * rng.standard_normal(2_000_000)
+        c = np.clip(x, -C, C)
+        nu, var, cov = clipped_normal_moments(mu, sigma=sigma, clip=C)
+        se = 5 / np.sqrt(x.size)  # ~5 standard errors at unit scale
+        assert abs(nu - c.mean()) <= se * c.std() and abs(var - c.var()) <= 5 * se * max(1.0, sigma**2)
+        assert abs(cov - np.cov(x, c)[0, 1]) <= 5 * se * max(1.0, sigma**2)
+        assert var <= cov + 1e-12 <= sigma**2 + 1e-12  # firm non-expansiveness: s_c ≤ s_× ≤ s
+    nu, var, cov = clipped_normal_moments(np.array([0.0, 1.0]), sigma=1.0, clip=50.0)
+    np.testing.assert_allclose(nu, [0.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(var, 1.0, atol=1e-12)
+    np.testing.assert_allclose(cov, 1.0, atol=1e-12)

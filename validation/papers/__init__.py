@@ -2,4 +2,4 @@
 
 #: the modules :func:`fedtheory.cli.load_claims` imports, in report order
 MODULES = ("byzantine_mean", "byzantine_classification", "promptfolio", "la_lora", "fedslr", "fedslr_models",
-           "fedpft", "fedpft_minilm", "fedpft_accuracy", "full_model")
+           "fedpft", "fedpft_minilm", "fedpft_accuracy", "private_personalization", "full_model")
