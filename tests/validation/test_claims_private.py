@@ -51,3 +51,31 @@ def test_quick_claims_run_and_agree_at_f0(quick_suite):
     assert set(mine) == {c for c in CLAIMS if c.startswith("privacy-robustness.")} and mine
     for r in mine.values():
         assert Path(r.figure).exists()
+
+
+def _byz_units(scale: float, seeds: int = 50) -> dict:
+    """Coefficients whose mean curve is ``scale`` × the bound (its argmin the bound's), ± a seed spread."""
+    from fedtheory.simulators.byzantine.private_mean import PrivateMeanConfig, client_means, release_std
+    from fedtheory.theory.robust_aggregation import kappa_of
+
+    rng = np.random.default_rng(1)
+    lam = np.array([0.0, 0.5, 1.0])
+    out = {}
+    for f in P.F_VALUES:
+        cfg = PrivateMeanConfig(**{**P.BASE, **P.BYZ, "f": f})
+        tau, mu_i = release_std(cfg), client_means(cfg)
+        y = scale * P.bound_curves(P.BYZ["n"], f, tau, mu_i, lam, float(kappa_of(P.AGGREGATOR, P.BYZ["n"], f)))
+        c = 2 * (y[:, 2] - 2 * y[:, 1] + y[:, 0])
+        b = (y[:, 2] - y[:, 0] - c) / 2
+        coef = np.stack([y[:, 0], b, c], -1)[None] * (1 + 0.01 * rng.standard_normal((seeds, len(P.EPS), 1)))
+        out[f"f={f}"] = {"coef": coef, "tau": tau, "mu_i": mu_i}
+    return out
+
+
+def test_bound_judge_holds_below_the_bound_and_is_violated_above_it():
+    judge = CLAIMS["privacy-robustness.bound_and_lambda_star"].judge
+    sizes = Sizes("quick", dict(P.SIZES["quick"], bootstrap=100))
+    ok = judge(ClaimData("privacy-robustness.bound_and_lambda_star", sizes, 0, _byz_units(0.5)))
+    assert ok.verdict is Verdict.BOUND_HOLDS and ok.facts["spearman"] > 0.9
+    bad = judge(ClaimData("privacy-robustness.bound_and_lambda_star", sizes, 0, _byz_units(1.5)))
+    assert bad.verdict is Verdict.BOUND_VIOLATED and "significantly violated" in bad.message
