@@ -1,8 +1,8 @@
-"""The ``fedtheory`` command (data / list / validate / report) and the composition root.
+"""The ``fedtheory`` command (data / list / validate / report / lambda-star) and the composition root.
 
 Thin: it parses, registers the claims (:func:`load_claims`: the papers' modules and every
-``fedtheory.claims`` entry point of installed packages), calls the harness and prints. ``--help`` and
-``data`` import no torch.
+``fedtheory.claims`` entry point of installed packages), calls the harness and prints. ``--help``,
+``data`` and ``lambda-star`` import no torch.
 """
 
 from __future__ import annotations
@@ -75,7 +75,49 @@ def _parser() -> argparse.ArgumentParser:
                    help="also replace the verdict table of this file (between its markers)")
 
     sub.add_parser("data", help="prepare the real datasets in the cache (see `fedtheory data --help`)", add_help=False)
+
+    lam = sub.add_parser("lambda-star", help="the predicted collaboration level λ* for your federation (no torch)",
+                         description="λ* of personalised mean estimation when clients share (ε, δ)-DP releases of "
+                                     "clipped local means and f of n may be Byzantine "
+                                     "(fedtheory.theory.private_personalization).")
+    lam.add_argument("--n", type=int, required=True, help="clients")
+    lam.add_argument("--f", type=int, default=0, help="Byzantine clients, f < n/2 (default 0)")
+    lam.add_argument("--m", type=int, required=True, help="samples per client")
+    lam.add_argument("--sigma2", type=float, required=True, help="trace of a sample's covariance (d·σ² if isotropic)")
+    lam.add_argument("--heterogeneity", type=float, required=True,
+                     help="‖µᵢ − µ_C‖², your distance to the honest mean (also used as the spread Δ²)")
+    lam.add_argument("--epsilon", type=float, default=float("inf"), help="privacy budget ε of a release (default: none)")
+    lam.add_argument("--delta", type=float, default=1e-5, help="δ of a release (default 1e-5)")
+    lam.add_argument("--clip", type=float, default=None, help="clipping radius C of the samples (needed with --epsilon)")
+    lam.add_argument("--dim", type=int, default=1, help="dimension d of a sample (default 1)")
+    lam.add_argument("--aggregator", default="nnm+trimmed_mean", help="robust rule, for κ when f > 0")
     return p
+
+
+def _lambda_star(args) -> int:
+    """Print λ* with what it rests on (theory only: numpy/scipy)."""
+    import math
+
+    from fedtheory.theory.private_personalization import lambda_star_private_mean, release_noise2
+    from fedtheory.theory.robust_aggregation import kappa_of
+
+    private = math.isfinite(args.epsilon)
+    if private and args.clip is None:
+        raise ValueError("clip: give the clipping radius C (--clip) with --epsilon: the noise scales with 2C/m")
+    noise2 = float(release_noise2(args.epsilon, delta=args.delta, clip=args.clip, m=args.m, dim=args.dim)) if private else 0.0
+    kappa = float(kappa_of(args.aggregator, args.n, args.f)) if args.f > 0 else 0.0
+    kw = dict(sigma2=args.sigma2, m=args.m, n=args.n, f=args.f, bias2=args.heterogeneity, spread2=args.heterogeneity)
+    star = float(lambda_star_private_mean(**kw, kappa=kappa, noise2=noise2))
+    plain = float(lambda_star_private_mean(**kw, kappa=kappa, noise2=0.0))
+    print(f"λ* = {star:.4f}" + (f"   (without privacy: {plain:.4f})" if private else ""))
+    print(f"  release noise dτ² = {noise2:.4g}" + (f" (analytic Gaussian, ε = {args.epsilon:g}, δ = {args.delta:g}, "
+                                                   f"sensitivity 2C/m = {2 * args.clip / args.m:.4g})" if private else
+                                                   " (no privacy)"))
+    print(f"  κ = {kappa:.4g}" + (f" ({args.aggregator}, n = {args.n}, f = {args.f})" if args.f else " (f = 0: the mean)"))
+    print("Assumes: θ̂ᵢ(λ) = (1−λ)·(own mean) + λ·F(releases); samples i.i.d. per client; clipping inactive "
+          "(C above the samples' norms, else pass the clipped moments to lambda_star_private_mean); "
+          "for f > 0 λ* minimises the upper bound 2[M₀ + λ²κV] (γ = 1), not the MSE itself.")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return data_main(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "lambda-star":
+        try:
+            return _lambda_star(args)
+        except ValueError as exc:
+            print(f"fedtheory: error: {exc}", file=sys.stderr)
+            return 2
     try:
         load_claims()  # imports the claims (and torch) only now that a command needs them
     except ImportError as exc:

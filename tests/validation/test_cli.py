@@ -35,3 +35,23 @@ def test_validate_one_claim_writes_report(tmp_path, capsys):
     assert (tmp_path / "REPORT.md").exists() and (tmp_path / "results.sqlite").exists()
     assert "byzantine.mean.exact_mse_f0" in capsys.readouterr().out
     assert main(["report", "--out", str(tmp_path)]) == 0
+
+
+def test_lambda_star_prints_the_prediction_without_torch(capsys):
+    import subprocess
+    import sys
+
+    code = ("import sys; from fedtheory.cli import main; "
+            "rc = main(['lambda-star', '--n', '20', '--f', '2', '--m', '20', '--sigma2', '1', '--heterogeneity', '0.09', "
+            "'--epsilon', '1', '--clip', '2']); print('torch' in sys.modules); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("λ* = ") and "without privacy" in out and out.strip().endswith("False")
+    from fedtheory.theory.private_personalization import lambda_star_private_mean, release_noise2
+    from fedtheory.theory.robust_aggregation import kappa_of
+
+    expected = lambda_star_private_mean(sigma2=1.0, m=20, n=20, f=2, kappa=kappa_of("nnm+trimmed_mean", 20, 2),
+                                        bias2=0.09, spread2=0.09,
+                                        noise2=release_noise2(1.0, delta=1e-5, clip=2.0, m=20, dim=1))
+    assert f"λ* = {float(expected):.4f}" in out
+    assert main(["lambda-star", "--n", "20", "--m", "20", "--sigma2", "1", "--heterogeneity", "0.1", "--epsilon", "1"]) == 2
+    assert "clip" in capsys.readouterr().err
