@@ -52,3 +52,13 @@ def test_win_or_reversal_keeps_settings_and_extremes_apart():
     neg, pos, zero = (rng.normal(mu, 0.1, 40) for mu in (-1.0, 1.0, 0.0))
     out = win_or_reversal([(neg, neg), (neg, pos), (pos, neg), (zero, neg)])
     assert out == [(True, False), (False, True), (False, True), (False, False)]
+
+
+def test_paired_family_separates_wins_reversals_and_ties():
+    from fedtheory.validation.harness.stats import paired_family
+
+    up = np.array([0.10, 0.11, 0.09, 0.10, 0.12])
+    diffs = {"win": up, "reversed": -up, "tie": np.array([0.1, -0.1, 0.05, -0.05, 0.0])}
+    wins, rev, adj = paired_family(diffs, reverse_only={"at most": up})
+    assert wins == ["win"] and set(rev) == {"reversed", "at most"} and set(adj) == set(diffs)
+    assert adj["tie"] == 1.0 or adj["tie"] > 0.05

@@ -183,3 +183,18 @@ def holm(pvalues) -> np.ndarray:
         running = max(running, (p.size - rank) * p[i])
         adj[i] = min(1.0, running)
     return adj
+
+
+def paired_family(diffs: dict, reverse_only: dict | None = None) -> tuple[list, list, dict]:
+    """One-sided paired t-tests of a family of predictions "difference > 0" over seeds (axis 0 of each array).
+
+    Returns the keys significant as predicted (Holm over ``diffs``), the keys significantly reversed (Holm over
+    the "less" tests of ``diffs`` and the "greater" tests of ``reverse_only``: predictions of the form "≥", whose
+    only refutation is a significant difference of the other sign), and the Holm-adjusted p-value of each key
+    of ``diffs``.
+    """
+    pvals = {k: t_pvalue(d, "greater") for k, d in diffs.items()}
+    wins = significant(pvals)
+    against = {k: t_pvalue(d, "less") for k, d in diffs.items()}
+    against |= {k: t_pvalue(d, "greater") for k, d in (reverse_only or {}).items()}
+    return wins, significant(against), dict(zip(pvals, holm(list(pvals.values()))))

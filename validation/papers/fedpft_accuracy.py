@@ -113,13 +113,10 @@ def _judge(data) -> Finding:
     acc = _accuracy(data)
     proxy_acc = _accuracy(data, "proxy_test_acc")
     diffs = {f"{a} > {b}": acc[a] - acc[b] for a, b in PREDICTIONS}
-    pvals = {k: stats.t_pvalue(d, "greater") for k, d in diffs.items()}
-    wins = stats.significant(pvals)
-    reversed_ = stats.significant({k: stats.t_pvalue(d, "less") for k, d in diffs.items()}
-                                  | {f"{a} > {b}": stats.t_pvalue(acc[a] - acc[b], "greater") for a, b in AT_MOST})
-    adj = dict(zip(pvals, stats.holm(list(pvals.values()))))
+    at_most = {f"{a} > {b}": acc[a] - acc[b] for a, b in AT_MOST}
+    wins, reversed_, adj = stats.paired_family(diffs, reverse_only=at_most)
     rows = {}
-    for k, d in {**diffs, **{f"{a} > {b}": acc[a] - acc[b] for a, b in AT_MOST}}.items():
+    for k, d in {**diffs, **at_most}.items():
         mean, lo, hi = (float(v) for v in stats.mean_ci(d))
         rows[k] = dict(difference=mean, ci=[lo, hi], p_holm=float(adj[k]) if k in adj else None)
     apoz_vs_random = acc["fedpft"] - acc["fedpft_random_select"]
@@ -135,7 +132,7 @@ def _judge(data) -> Finding:
         verdict = Verdict.VACUOUS  # nothing learned that a proxy could fail to transfer
     elif reversed_:
         verdict = Verdict.DISAGREES
-    elif len(wins) == len(pvals):
+    elif len(wins) == len(diffs):
         verdict = Verdict.AGREES
     else:
         verdict = Verdict.QUALITATIVE
@@ -145,7 +142,7 @@ def _judge(data) -> Finding:
            + f"Full-model test accuracy after federated LoRA through each proxy, mean [95% CI] over {S} seeds: "
            + "; ".join(f"{arm} {v['accuracy'][0]:.3f} [{v['accuracy'][1]:.3f}, {v['accuracy'][2]:.3f}]"
                        for arm, v in summary.items())
-           + f". The paper's orderings: {len(wins)} of {len(pvals)} significant (one-sided paired t, Holm), "
+           + f". The paper's orderings: {len(wins)} of {len(diffs)} significant (one-sided paired t, Holm), "
              f"{len(reversed_)} significantly reversed" + (f" ({', '.join(reversed_)})" if reversed_ else "") + "; "
            + "; ".join(f"{k}: {v['difference']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}]" for k, v in rows.items())
            + f". Neuron selection for the alignment, APoZ − random: {float(apoz_vs_random.mean()):+.3f} "

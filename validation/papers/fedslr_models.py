@@ -159,9 +159,7 @@ def _personal_judge(ex: Experiment):
                 d = acc[run]["personal"] - acc[base]["global"]
                 key = f"{run} personal > {base} global"
                 pvals[key], diffs[key] = stats.t_pvalue(d, "greater"), d
-        adj = dict(zip(pvals, stats.holm(list(pvals.values()))))
-        wins = stats.significant(pvals)
-        reversed_ = stats.significant({k: stats.t_pvalue(d, "less") for k, d in diffs.items()})
+        wins, reversed_, adj = stats.paired_family(diffs)
         if reversed_:
             verdict = Verdict.DISAGREES
         elif len(wins) == len(pvals):
