@@ -9,6 +9,15 @@ For every honest client i and step t (authors' class ``IPGD``):
 where honest clients return full-batch gradients at client i's model and the f Byzantine clients
 return attack vectors (or, for label flipping, honest gradients on label-flipped data).
 
+DP (``noise_multiplier`` > 0, logistic regression): what an honest client *sends* is a DP-SGD gradient —
+examples drawn by Poisson sampling at rate ``sample_rate``, per-example gradients clipped to ``clip`` in L2,
+summed, N(0, z²C²) added per coordinate, divided by the expected batch q·m (opacus' convention), plus the
+data-independent L2 term; its own ∇L_i, which it never sends, stays exact. For logistic regression the
+per-example gradient is the outer product x̃ ⊗ (p − y) (x̃ = [x, 1]), whose norm is ‖x̃‖·‖p − y‖, so
+clipping needs no per-example tensors. :func:`fedtheory.theory.privacy.noise_multiplier` gives z for a
+target (ε, δ) over the T steps (each client's data is used once per step, at client i's model for every i:
+h releases per step; ``releases_per_step`` says so for the accountant).
+
 Every personalized model of every seed and every λ is one row of a single tensor
 ``theta`` of shape (S, Λ, h, P); the gradients of all n clients at all h models come from one
 backward pass (each (model, client) pair owns a copy of the parameters, so the gradient of the
@@ -46,6 +55,7 @@ __all__ = [
     "IPGDResult",
     "run_ipgd",
     "n_params",
+    "private_pair_gradients",
 ]
 
 
@@ -108,13 +118,31 @@ class IPGDConfig:
     aggregator: str = "server_clip+nnm+trimmed_mean"
     attack: str = "sign_flipping"
     attack_params: dict = field(default_factory=dict)
+    noise_multiplier: float = 0.0  # z of DP-SGD on the sent gradients; 0: no privacy
+    clip: float = 1.0  # per-example clipping norm C (with noise_multiplier > 0)
+    sample_rate: float = 1.0  # Poisson sampling rate q (with noise_multiplier > 0)
 
     def __post_init__(self) -> None:
         check_lams(self.lams)
         require_ints(self, {"T": 1})
-        require_positive(self, "lr")
+        require_positive(self, "lr", "clip")
         check_scalar("l2", self.l2, low=0)
         n_params(self.model, 1, 2, self.hidden)  # validates the model name
+        check_scalar("noise_multiplier", self.noise_multiplier, low=0)
+        check_scalar("sample_rate", self.sample_rate, low=0, high=1, low_open=True)
+        if self.private and self.model != "logreg":
+            raise ValueError(f"noise_multiplier: DP-SGD is implemented for model 'logreg' only, got {self.model!r}")
+        if self.private and self.attack == "label_flipping":
+            raise ValueError("noise_multiplier: DP with attack 'label_flipping' is not modelled (Byzantine gradients "
+                             "there are computed like honest ones)")
+
+    @property
+    def private(self) -> bool:
+        return self.noise_multiplier > 0
+
+    def releases_per_step(self, h: int) -> int:
+        """Gradients of one client's data released per step: one at each honest model (h), for the accountant."""
+        return h
 
 
 @dataclass
@@ -137,6 +165,28 @@ def _pair_losses(cfg: IPGDConfig, theta_pairs: torch.Tensor, X: torch.Tensor, Y:
     y = Y[:, None, None].expand(logits.shape[:-1])
     ce = F_.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).mean(-1)
     return ce + 0.5 * cfg.l2 * (theta_pairs**2).sum(-1)
+
+
+def private_pair_gradients(cfg: IPGDConfig, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, C: int,
+                           gens: Sequence[torch.Generator]) -> torch.Tensor:
+    """DP-SGD gradients (S, Λ, h, k, P) of k clients' logistic losses at each of the h models: Poisson sampling,
+    per-example clipping to ``cfg.clip`` (norm ‖x̃‖·‖p − y‖), Gaussian noise z·C, over the expected batch q·m.
+    ``gens``: one generator per seed (the draws of a seed do not depend on the others)."""
+    S, L, h, P = theta.shape
+    k, m = X.shape[1], X.shape[2]
+    pairs = theta.unsqueeze(3).expand(S, L, h, k, P)
+    with torch.no_grad():
+        r = torch.softmax(forward("logreg", pairs, X, C), -1) - F_.one_hot(Y, C).to(X.dtype)[:, None, None]
+        norm = torch.linalg.vector_norm(r, dim=-1) * torch.sqrt((X * X).sum(-1) + 1.0)[:, None, None]  # (S,Λ,h,k,m)
+        keep = seeding.draw(gens, torch.rand, (L, h, k, m), device=X.device, dtype=X.dtype) < cfg.sample_rate
+        w = keep * torch.clamp(cfg.clip / norm.clamp_min(torch.finfo(X.dtype).tiny), max=1.0)
+        wr = w[..., None] * r  # (S, Λ, h, k, m, C)
+        gW = torch.einsum("skmd,slhkmc->slhkdc", X, wr).flatten(-2)
+        gb = wr.sum(-2)
+        g = torch.cat([gW, gb], -1)
+        g = g + cfg.noise_multiplier * cfg.clip * seeding.draw(gens, torch.randn, (L, h, k, P), device=X.device,
+                                                                 dtype=X.dtype)
+        return g / (cfg.sample_rate * m) + cfg.l2 * pairs
 
 
 def pair_gradients(
@@ -175,10 +225,11 @@ def run_ipgd(
     gen = seeding.generator(int(seeds[0]), "attack", device)
     eye = torch.arange(h, device=device)
     lam_b = lam[None, :, None, None]
+    dp_gens = seeding.generators(seeds, "dp-sgd", device) if cfg.private else None
     for _ in range(cfg.T):
         grads, _ = pair_gradients(cfg, theta, Xc, Yc, C)  # (S, L, h, k, P)
-        own = grads[:, :, eye, eye]  # ∇L_i(θ_i): (S, L, h, P)
-        honest = grads[:, :, :, :h]
+        own = grads[:, :, eye, eye]  # ∇L_i(θ_i): (S, L, h, P), never sent, never noised
+        honest = grads[:, :, :, :h] if not cfg.private else private_pair_gradients(cfg, theta, Xc, Yc, C, dp_gens)
         if honest_mean or f == 0 and cfg.aggregator == "mean":
             robust = honest.mean(3)
         else:
