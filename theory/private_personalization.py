@@ -41,7 +41,8 @@ from numpy.typing import ArrayLike
 from ._checks import check_n_f, check_range, check_representable, provenance, scalar_or_array
 from .privacy import analytic_gaussian_sigma
 
-__all__ = ["release_noise2", "private_mse_exact", "private_mse_bound", "lambda_star_private_mean", "clipped_normal_moments"]
+__all__ = ["release_noise2", "private_mse_exact", "private_mse_bound", "lambda_star_private_mean", "clipped_normal_moments",
+           "lambda_star_classification_private"]
 
 
 @provenance("derived", "the Gaussian mechanism (Balle & Wang 2018, Theorem 8) on a clipped mean; derived here")
@@ -286,3 +287,49 @@ def clipped_normal_moments(mu: ArrayLike, *, sigma: ArrayLike, clip: ArrayLike) 
 
     out = check_representable("the clipped-normal moments", moments, **x)
     return scalar_or_array(out[0]), scalar_or_array(out[1]), scalar_or_array(out[2])
+
+
+@provenance("reconstructed", "arXiv 2409.20329, Section 4 (reconstructed λ*), its variance term extended by DP noise")
+def lambda_star_classification_private(pdim: ArrayLike, m: ArrayLike, phi: ArrayLike, f: ArrayLike, n: ArrayLike,
+                                       G2: ArrayLike, *, noise_var: ArrayLike, params: ArrayLike) -> ArrayLike:
+    r"""The classification λ* of :func:`fedtheory.theory.personalization.lambda_star_classification` when the
+    gradients clients send carry DP noise of variance ``noise_var`` per coordinate (z²C²/(qm)² for DP-SGD with
+    noise multiplier z, clipping C, sampling rate q, m examples) on ``params`` coordinates:
+
+    .. math::
+        \lambda^* = \Pi_{[0,1]}\!\left(\frac{\sqrt{\mathrm{Pdim}/m} - \Phi}
+        {\frac fn\,(G^2 + P\,\tau_g^2) + P\,\tau_g^2/(n-f)}\right).
+
+    The noise enters the robustness cost twice, as in the mean-estimation bound
+    (:func:`private_mse_bound`): in the spread of the honest sent gradients that κ ∝ f/n multiplies
+    (G² + Pτ_g²), and as the noise left in their average (Pτ_g²/c). **reconstructed**: the formula it extends
+    is itself a reconstruction "up to constants", so only its trends (λ* falls as ε shrinks or f grows) are
+    claims; at τ_g = 0 it is that formula.
+
+    Parameters
+    ----------
+    pdim, m, phi, f, n, G2 : as :func:`fedtheory.theory.personalization.lambda_star_classification`
+    noise_var : array_like, ≥ 0 (τ_g², per coordinate)
+    params : array_like, integer ≥ 1 (P, the coordinates of a sent gradient)
+
+    Returns
+    -------
+    ndarray or float in [0, 1]
+    """
+    p = check_range("pdim", pdim, low=0.0, low_open=True)
+    m_arr = check_range("m", m, low=1, integer=True)
+    phi_ = check_range("phi", phi, low=0.0)
+    n_arr, f_arr = check_n_f(n, f)
+    g2 = check_range("G2", G2, low=0.0)
+    t2 = check_range("noise_var", noise_var, low=0.0)
+    P = check_range("params", params, low=1, integer=True)
+
+    def star(pdim, m, phi, f, n, G2, noise_var, params):
+        gain = np.sqrt(pdim / m) - phi
+        cost = (f / n) * (G2 + params * noise_var) + params * noise_var / (n - f)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # huge ratios are projected to 1
+            ratio = np.where(cost > 0, gain / np.where(cost > 0, cost, 1.0), np.where(gain > 0, 1.0, 0.0))
+        return np.clip(ratio, 0.0, 1.0)
+
+    return scalar_or_array(check_representable("λ* = Π(gain/cost)", star, pdim=p, m=m_arr, phi=phi_, f=f_arr, n=n_arr,
+                                               G2=g2, noise_var=t2, params=P))

@@ -210,6 +210,9 @@ VALID: dict[str, tuple[str, str, dict, int]] = {
                           {"lam": 0.5, **LAM, "noise2": 0.3, "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
     "clipped_normal_moments": ("private_personalization", "clipped_normal_moments",
                                {"mu": 0.5, "sigma": 1.0, "clip": 2.0}, 60),
+    "lambda_star_classification_private": ("private_personalization", "lambda_star_classification_private",
+                                           {"pdim": 10.0, "m": 100, "phi": 0.1, "f": 2, "n": 10, "G2": 1.0,
+                                            "noise_var": 0.01, "params": 10}, 60),
     "lambda_star_private_mean": ("private_personalization", "lambda_star_private_mean",
                                  {**LAM, "noise2": 0.3, "clipped_sigma2": 0.8, "cross_sigma2": 0.9}, 60),
 }

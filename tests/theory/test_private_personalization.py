@@ -117,3 +117,18 @@ def test_clipped_normal_moments_match_monte_carlo_and_vanish_without_clipping():
     np.testing.assert_allclose(nu, [0.0, 1.0], atol=1e-12)
     np.testing.assert_allclose(var, 1.0, atol=1e-12)
     np.testing.assert_allclose(cov, 1.0, atol=1e-12)
+
+
+@given(pdim=st.floats(1.0, 100.0), m=st.integers(1, 500), phi=st.floats(0.0, 1.0), n=st.integers(3, 100),
+       G2=st.floats(0.0, 10.0), t1=st.floats(0.0, 1.0), t2=st.floats(0.0, 1.0), P=st.integers(1, 100))
+def test_private_classification_lambda_star_falls_with_noise_and_reduces_without_it(pdim, m, phi, n, G2, t1, t2, P):
+    from fedtheory.theory.personalization import lambda_star_classification
+    from fedtheory.theory.private_personalization import lambda_star_classification_private
+
+    f = (n - 1) // 3
+    kw = dict(pdim=pdim, m=m, phi=phi, f=f, n=n, G2=G2, params=P)
+    lo, hi = min(t1, t2), max(t1, t2)
+    a, b = lambda_star_classification_private(**kw, noise_var=hi), lambda_star_classification_private(**kw, noise_var=lo)
+    assert 0.0 <= a <= b + 1e-12 <= 1.0 + 1e-12  # more noise, less collaboration
+    assert lambda_star_classification_private(**kw, noise_var=0.0) == lambda_star_classification(
+        pdim=pdim, m=m, phi=phi, f=f, n=n, G2=G2)
