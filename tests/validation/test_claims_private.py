@@ -79,3 +79,29 @@ def test_bound_judge_holds_below_the_bound_and_is_violated_above_it():
     assert ok.verdict is Verdict.BOUND_HOLDS and ok.facts["spearman"] > 0.9
     bad = judge(ClaimData("privacy-robustness.bound_and_lambda_star", sizes, 0, _byz_units(1.5)))
     assert bad.verdict is Verdict.BOUND_VIOLATED and "significantly violated" in bad.message
+
+
+def _real_units(best: dict) -> dict:
+    """Accuracy (S, Λ, h) peaked at ``best[(f, ε)]`` (a grid index), the same on every seed and client."""
+    grid = np.asarray(P.LAMS_REAL)
+    out = {}
+    for f in P.F_REAL:
+        for e in P.EPS_REAL:
+            acc = 0.9 - 0.1 * (grid - grid[best[(f, e)]]) ** 2
+            rng = np.random.default_rng(f)
+            out[P._real_key(f, e)] = {"accuracy": acc[None, :, None] + 1e-4 * rng.random((3, grid.size, 5)),
+                                      "z": np.array(0.0 if np.isinf(e) else 10.0 / e), "G2": np.ones(3),
+                                      "phi": np.full((3, 5), 0.1), "pdim": np.array(36), "params": np.array(72)}
+    return out
+
+
+def test_real_data_judge_flags_a_reversed_trend():
+    judge = CLAIMS["privacy-robustness.phishing"].judge
+    sizes = Sizes("quick", dict(P.SIZES_REAL["quick"], bootstrap=100))
+    falling = {(f, e): min(5, j + 1) - (1 if f == 6 else 0) for f in P.F_REAL for j, e in enumerate(P.EPS_REAL)}
+    ok = judge(ClaimData("privacy-robustness.phishing", sizes, 0, _real_units(falling)))
+    assert ok.verdict is Verdict.QUALITATIVE and ok.facts["reversed"] == []
+    rising = dict(falling)
+    rising[(0, 1.0)] = 5  # at the smallest ε the best λ jumps to full collaboration
+    bad = judge(ClaimData("privacy-robustness.phishing", sizes, 0, _real_units(rising)))
+    assert bad.verdict is Verdict.DISAGREES and any("ε=3 above" in r or "ε=1 above" in r for r in bad.facts["reversed"])
