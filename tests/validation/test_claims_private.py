@@ -105,3 +105,31 @@ def test_real_data_judge_flags_a_reversed_trend():
     rising[(0, 1.0)] = 5  # at the smallest ε the best λ jumps to full collaboration
     bad = judge(ClaimData("privacy-robustness.phishing", sizes, 0, _real_units(rising)))
     assert bad.verdict is Verdict.DISAGREES and any("ε=3 above" in r or "ε=1 above" in r for r in bad.facts["reversed"])
+
+
+def _trilemma_units(local_everywhere: bool = False) -> dict:
+    """Measured coefficients equal to the theory's curves (the exact MSE at f = 0, half the bound at f > 0)."""
+    from fedtheory.simulators.byzantine.private_mean import PrivateMeanConfig, client_means, release_std
+    from fedtheory.theory.robust_aggregation import kappa_of
+
+    lam = np.array([0.0, 0.5, 1.0])
+    out = {}
+    for n, f in P.TRILEMMA:
+        cfg = PrivateMeanConfig(**{**P.BASE, **({} if f == 0 else P.BYZ), "n": n, "f": f, "eps": tuple(P.EPS_FINE)})
+        tau, mu_i = release_std(cfg), client_means(cfg)
+        y = (P.exact_curves(n, tau, mu_i, lam) if f == 0 else
+             0.5 * P.bound_curves(n, f, tau, mu_i, lam, float(kappa_of(P.AGGREGATOR, n, f))))
+        c = 2 * (y[:, 2] - 2 * y[:, 1] + y[:, 0])
+        b = (y[:, 2] - y[:, 0] - c) / 2
+        if local_everywhere and f == 0:
+            b = np.abs(b)  # the error grows with λ from the start: λ = 0 best at every ε
+        out[f"n={n}/f={f}"] = {"coef": np.stack([y[:, 0], b, c], -1)[None].repeat(2, 0), "tau": tau, "mu_i": mu_i}
+    return out
+
+
+def test_trilemma_judge_compares_thresholds():
+    judge = CLAIMS["privacy-robustness.trilemma"].judge
+    sizes = Sizes("quick", P.SIZES["quick"])
+    assert judge(ClaimData("privacy-robustness.trilemma", sizes, 0, _trilemma_units())).verdict is Verdict.AGREES
+    bad = judge(ClaimData("privacy-robustness.trilemma", sizes, 0, _trilemma_units(local_everywhere=True)))
+    assert bad.verdict is Verdict.DISAGREES and bad.facts["n=10, f=0"]["measured_threshold"] == P.EPS_FINE[-1]
