@@ -18,6 +18,7 @@ import numpy as np
 
 from fedtheory.theory.private_personalization import (
     clipped_normal_moments,
+    lambda_star_classification_private,
     lambda_star_private_mean,
     private_mse_bound,
     private_mse_exact,
@@ -314,8 +315,6 @@ def _real_units(sizes, seed: int) -> dict[str, Unit]:
 
 
 def _real_judge(data) -> Finding:
-    from fedtheory.theory.private_personalization import lambda_star_classification_private
-
     grid = np.asarray(LAMS_REAL)
     rows, reversed_, beats = {}, [], []
     for f in F_REAL:
@@ -404,7 +403,7 @@ register(Claim(
     "With DP-SGD on the gradients clients send, the best collaboration level of Algorithm 1 falls as ε shrinks and "
     "as f grows, as the classification λ* with its variance term extended by the DP noise predicts (reconstructed; "
     "no seed paper).",
-    SIZES_REAL, _real_units, _real_judge, _real_draw,
+    SIZES_REAL, _real_units, _real_judge, _real_draw, formulas=(lambda_star_classification_private,),
 ))
 
 
