@@ -9,14 +9,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 import pytest  # noqa: E402
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Every test of the quick claims suite in one xdist group: one worker computes the suite once."""
-    for item in items:
-        if "quick_suite" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("claims"))
-
-
 @pytest.fixture(scope="session")
 def quick_suite(request, tmp_path_factory):
     """The claims this session's tests ask for, run once at the quick budget: (out, {claim id: result}).
