@@ -15,8 +15,8 @@ summed, N(0, z²C²) added per coordinate, divided by the expected batch q·m (o
 data-independent L2 term; its own ∇L_i, which it never sends, stays exact. For logistic regression the
 per-example gradient is the outer product x̃ ⊗ (p − y) (x̃ = [x, 1]), whose norm is ‖x̃‖·‖p − y‖, so
 clipping needs no per-example tensors. :func:`fedtheory.theory.privacy.noise_multiplier` gives z for a
-target (ε, δ) over the T steps (each client's data is used once per step, at client i's model for every i:
-h releases per step; ``releases_per_step`` says so for the accountant).
+target (ε, δ); each client's data is released h times per step (a gradient at every honest model θ_i, each on
+its own Poisson sample), so the accountant composes T·h mechanisms.
 
 Every personalized model of every seed and every λ is one row of a single tensor
 ``theta`` of shape (S, Λ, h, P); the gradients of all n clients at all h models come from one
@@ -139,10 +139,6 @@ class IPGDConfig:
     @property
     def private(self) -> bool:
         return self.noise_multiplier > 0
-
-    def releases_per_step(self, h: int) -> int:
-        """Gradients of one client's data released per step: one at each honest model (h), for the accountant."""
-        return h
 
 
 @dataclass

@@ -56,8 +56,9 @@ def _units(sizes, seed: int) -> dict[str, Unit]:
                            label=f"private mean estimation n={n}") for n in N_VALUES}
 
 
-def _client_terms(n: int, f: int, mu_i: np.ndarray) -> dict:
-    """Per honest client (axis 0, then a λ axis): the theory's inputs from the clipped-normal moments of its samples."""
+def _client_terms(n: int, f: int, mu_i: np.ndarray) -> tuple[dict, float]:
+    """The theory's inputs per honest client (axis 0, then a λ axis) from the clipped-normal moments of its samples,
+    and Δ_ν², the spread of the honest clipped means."""
     mu = mu_i[:, 0]
     nu, var, cov = clipped_normal_moments(mu, sigma=BASE["sigma"], clip=BASE["clip"])
     return dict(sigma2=BASE["sigma"] ** 2, m=BASE["m"], n=n, f=f, bias2=(np.mean(nu) - mu)[:, None] ** 2,
