@@ -27,6 +27,7 @@ import torch
 
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.config import check_choice, check_scalar, check_seeds, require_ints
+from fedtheory.simulators.shared.logistic import logistic_loss, logistic_newton, with_bias
 
 __all__ = ["PROXIES", "ProxyGDConfig", "run_logistic_feature_proxy", "run_logistic_proxy_gd", "run_proxy_gd"]
 
@@ -116,41 +117,13 @@ def run_proxy_gd(cfg: ProxyGDConfig, seeds: Sequence[int], device: torch.device 
     return {"x": X, "f": f, "grad": torch.stack(gs, 2), "grad_error": torch.stack(ds, 2), "x_star": x_star, "eta": eta}
 
 
-def _logistic(X: torch.Tensor, s: torch.Tensor, l2: float):
-    """f(w) = mean softplus(−s·Xw) + (l2/2)‖w‖² and its gradient, batched: X (..., N, d), s (..., N), w (..., d)."""
-    def f(w):
-        return torch.nn.functional.softplus(-s * (X @ w[..., None])[..., 0]).mean(-1) + 0.5 * l2 * (w * w).sum(-1)
-
-    def grad(w):
-        r = -s * torch.sigmoid(-s * (X @ w[..., None])[..., 0])
-        return (X.transpose(-1, -2) @ r[..., None])[..., 0] / X.shape[-2] + l2 * w
-
-    return f, grad
-
-
-def _newton(X: torch.Tensor, s: torch.Tensor, l2: float, tol: float = 1e-13, max_iter: int = 100) -> torch.Tensor:
-    """The minimiser of the ℓ₂-regularised logistic loss for every leading index (Newton in float64, ‖∇f‖ ≤ tol)."""
-    _, grad = _logistic(X, s, l2)
-    w = torch.zeros(X.shape[:-2] + X.shape[-1:], dtype=torch.float64, device=X.device)
-    eye = torch.eye(X.shape[-1], dtype=torch.float64, device=X.device)
-    for _ in range(max_iter):
-        g = grad(w)
-        if g.norm(dim=-1).max() <= tol:
-            return w
-        p = torch.sigmoid(s * (X @ w[..., None])[..., 0])
-        H = (X.transpose(-1, -2) * (p * (1 - p))[..., None, :]) @ X / X.shape[-2] + l2 * eye
-        w = w - torch.linalg.solve(H, g[..., None])[..., 0]
-    raise RuntimeError(f"Newton did not reach ‖∇f‖ <= {tol:g} in {max_iter} iterations "
-                       f"(max ‖∇f‖ = {float(g.norm(dim=-1).max()):.2e})")
-
-
 def _logistic_gd(Xf: torch.Tensor, Xp: torch.Tensor, s: torch.Tensor, l2: float, steps: int,
                  eta_factor: float) -> dict[str, torch.Tensor]:
     """Gradient descent on the proxy's logistic loss (features Xp) from w = 0, recorded on the full one's (Xf), both
     (S, I, N, d); returns :func:`run_proxy_gd`'s arrays with f − f* (f* by Newton) and ``lipschitz`` (S, I)."""
-    f, grad = _logistic(Xf, s, l2)
-    _, grad_p = _logistic(Xp, s, l2)
-    w_star = _newton(Xf, s, l2)
+    f, grad = logistic_loss(Xf, s, l2)
+    _, grad_p = logistic_loss(Xp, s, l2)
+    w_star = logistic_newton(Xf, s, l2)
     f_star = f(w_star)
     L1 = torch.linalg.eigvalsh(Xf.transpose(-1, -2) @ Xf)[..., -1] / (4 * Xf.shape[-2]) + l2
     eta = eta_factor / L1
@@ -162,10 +135,6 @@ def _logistic_gd(Xf: torch.Tensor, Xp: torch.Tensor, s: torch.Tensor, l2: float,
         w = w - eta[..., None] * gp
     return {"x": torch.stack(xs, 2), "f": torch.stack(fs, 2), "grad": torch.stack(gs, 2),
             "grad_error": torch.stack(ds, 2), "x_star": w_star, "eta": eta, "lipschitz": L1}
-
-
-def _with_bias(X: torch.Tensor) -> torch.Tensor:
-    return torch.cat([X, torch.ones(X.shape[:-1] + (1,), dtype=X.dtype, device=X.device)], -1)
 
 
 def run_logistic_proxy_gd(X: np.ndarray, X_proxy: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, steps: int = 1000,
@@ -180,7 +149,7 @@ def run_logistic_proxy_gd(X: np.ndarray, X_proxy: np.ndarray, y: np.ndarray, *, 
     check_scalar("eta_factor", eta_factor, low=0, low_open=True)
     if X.shape != X_proxy.shape or X.shape[0] != y.shape[0]:
         raise ValueError(f"X and X_proxy must have one shape (N, d) and y (N,), got {X.shape}, {X_proxy.shape}, {y.shape}")
-    Xf, Xp = (_with_bias(torch.as_tensor(a, dtype=torch.float64))[None, None] for a in (X, X_proxy))
+    Xf, Xp = (with_bias(torch.as_tensor(a, dtype=torch.float64))[None, None] for a in (X, X_proxy))
     s = torch.as_tensor(2.0 * y - 1.0, dtype=torch.float64)[None, None]
     r = _logistic_gd(Xf, Xp, s, l2, steps, eta_factor)
     out = {k: v.numpy() for k, v in r.items()}
@@ -214,6 +183,6 @@ def run_logistic_feature_proxy(noise: float, seeds: Sequence[int], *, dim: int =
     E = seeding.draw(gens, torch.randn, (I, N, dim), dtype=torch.float64)
     X, w0, u, E = (t.to(device) for t in (X, w0, u, E))
     s = torch.where(u < torch.sigmoid((X @ w0[..., None])[..., 0]), 1.0, -1.0).to(torch.float64)
-    r = _logistic_gd(_with_bias(X), _with_bias(X + noise * E), s, l2, steps, eta_factor)
+    r = _logistic_gd(with_bias(X), with_bias(X + noise * E), s, l2, steps, eta_factor)
     r.pop("lipschitz")
     return r

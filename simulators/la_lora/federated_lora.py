@@ -79,6 +79,7 @@ class FedLoRAConfig:
     method: str = "lora"
     n: int = 4  # clients
     alpha: float = 1.0  # Dirichlet label skew
+    m: int | None = None  # examples per client (label skew at equal sizes); None: the pool split by Dirichlet(α)
     rounds: int = 3
     local_steps: int = 5
     batch_size: int = 16  # expected batch (Poisson rate = batch_size / client size under DP)
@@ -99,13 +100,14 @@ class FedLoRAConfig:
     f: int = 0  # inputs the robust aggregator is configured to tolerate (f < n/2)
     bf16: bool = False  # autocast to bfloat16 (GPU; slow on most CPUs)
     probe_examples: int = 64  # training examples of the coupling statistic
+    eval_every: int = 1  # test accuracy every this many rounds and after the last (NaN in between)
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, TRANSFORMER_METHODS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_ints(self, {"n": 1, "rounds": 1, "local_steps": 1, "batch_size": 1, "max_length": 8, "r": 1,
                             "lora_alpha": 1, "train_examples": 2, "test_examples": 1, "f": 0,
-                            "probe_examples": 1})
+                            "probe_examples": 1, "eval_every": 1})
         require_positive(self, "lr", "clip")
         object.__setattr__(self, "layers", check_layers(self.layers))
         check_scalar("noise_multiplier", self.noise_multiplier, low=0)
@@ -119,6 +121,8 @@ class FedLoRAConfig:
             raise ValueError("method 'lora' is non-private: use dp_lora, ffa_lora, rolora or la_lora for DP")
         check_scalar("train_examples", self.train_examples, int, low=2, high=4000)  # the fine-food splits
         check_scalar("test_examples", self.test_examples, int, low=1, high=1000)
+        if self.m is not None:
+            check_scalar("m", self.m, int, low=1, high=self.train_examples // self.n)
         if self.aggregator != "mean":
             check_n_f(self.n, self.f)
             make_aggregator(self.aggregator, self.f)  # raises ValueError naming the rule
@@ -161,9 +165,10 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
                        checkpoint: str | Path | None = None, progress: bool = False) -> dict:
     """Run (or resume) one federated LoRA experiment.
 
-    Returns ``history`` (per round: test accuracy, mean local loss, coupling cos of the global
-    model's clean gradient on a fixed probe batch), the final ``state``, ``test_correct`` (the final
-    model's per-example correctness on the test pool), ``partition_sizes``,
+    Returns ``history`` (per round: test accuracy every ``eval_every`` rounds and after the last,
+    NaN between; mean local loss; coupling cos of the global model's clean gradient on a fixed probe
+    batch), the final ``state``, ``test_correct`` (the final model's per-example correctness on the
+    test pool, whose mean is the last ``test_acc``), ``partition_sizes``,
     ``noise_multiplier`` (σ used) and ``sample_rates`` (per client).
 
     ``checkpoint``: a file written after every round (config key, round, global state, history and
@@ -174,7 +179,8 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
     top = TopModel(model, first_adapted_layer(model))
     data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
     y_train = data["labels"][: cfg.train_examples].cpu().numpy()
-    parts = dirichlet(y_train, cfg.n, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2))
+    parts = (dirichlet(y_train, cfg.n, cfg.alpha, cfg.m, seed=seed) if cfg.m is not None else
+             dirichlet(y_train, cfg.n, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2)))
     sigma = calibrated_noise(cfg, [len(p) for p in parts])
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     state = trainable_state(model)
@@ -212,7 +218,12 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
         state = aggregate(client_states, [len(p) for p in parts], cfg.aggregator, cfg.f)
         load_state(model, state)
         history["round"].append(rnd)
-        history["test_acc"].append(evaluate(top, data, test_pos, bf16=cfg.bf16))
+        last = rnd == cfg.rounds - 1
+        if last:  # once: the final accuracy is the mean of the per-example correctness returned
+            final_correct = correct(top, data, test_pos, bf16=cfg.bf16)
+        history["test_acc"].append(float(final_correct.double().mean()) if last else
+                                   evaluate(top, data, test_pos, bf16=cfg.bf16) if (rnd + 1) % cfg.eval_every == 0
+                                   else float("nan"))
         history["train_loss"].append(float(np.nanmean(losses)) if np.isfinite(losses).any() else float("nan"))
         history["cos"].append(coupling(_clean_grads(top, state, data, probe, cfg.bf16)))
         if ckpt:
@@ -223,9 +234,11 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
                             "gen": gen.get_state()}, fh)
             os.replace(tmp, ckpt)  # atomic: an interrupted write leaves the previous round's checkpoint
     sizes = [len(p) for p in parts]
-    load_state(model, state)
+    if start >= cfg.rounds:  # resumed from a checkpoint of the last round: nothing left to train
+        load_state(model, state)
+        final_correct = correct(top, data, test_pos, bf16=cfg.bf16)
     return {"history": history, "state": state, "partition_sizes": sizes, "noise_multiplier": sigma,
-            "test_correct": correct(top, data, test_pos, bf16=cfg.bf16).cpu().numpy(),
+            "test_correct": final_correct.cpu().numpy(),
             "sample_rates": [min(1.0, cfg.batch_size / s) for s in sizes]}
 
 
@@ -264,12 +277,11 @@ def _local_step(top: TopModel, params, released, data, part, cfg: FedLoRAConfig,
     sub = {k: params[k].detach() for k in released}
     if pick.numel() > 0:
         with autocast(device, cfg.bf16):
-            g = per_example_grads(top, sub, h, m, y)
+            g, losses = per_example_grads(top, sub, h, m, y, with_loss=True)  # the loss from the same forward
         sq = sum(v.float().flatten(1).pow(2).sum(1) for v in g.values())
         factor = clip_factor(sq, cfg.clip)
         summed = {k: torch.einsum("b,b...->...", factor, v.float()) for k, v in g.items()}
-        with torch.no_grad(), autocast(device, cfg.bf16):
-            loss = float(torch.nn.functional.cross_entropy(top(h, mask4d(m, h.dtype)).float(), y))
+        loss = float(losses.float().mean())
     else:
         summed, loss = {k: torch.zeros_like(v) for k, v in sub.items()}, float("nan")
     expected = cfg.batch_size if cfg.batch_size < n else n

@@ -7,7 +7,7 @@ backbone exists once in memory; clients own only the trainable state (LoRA facto
 74,498 numbers at r = 8 on all six layers).
 
 Frozen prefix: the layers below the first adapted one (and the embeddings) never change, so their
-output is computed once per process for the fixed example pool and cached (:func:`prefix_features`);
+output is computed once per process for the reviews the pools need and cached (:func:`prefix_features`);
 training runs the adapted layers, mean pooling and the head on it (:class:`TopModel`). With LoRA on all
 layers the cache holds the embedding output and nothing is approximated; with LoRA on the top layers
 only (the quick budgets) a step costs a fraction of a full forward/backward, with identical numbers.
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad_and_value, vmap
 
 from fedtheory.simulators.data.datasets import atomic_savez, cache_dir, load
 from fedtheory.simulators.data.text_features import model_path, offline
@@ -121,13 +121,22 @@ def tokenized(max_length: int = 64) -> dict[str, np.ndarray]:
     return out
 
 
-def example_pool(train_examples: int, test_examples: int, max_length: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed (seed-independent) train and test review indices: the pool every run and seed shares."""
+def _pool_order(max_length: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Every train and every test review index, each split in the fixed order pools are drawn in."""
     tok = tokenized(max_length)
     n_train = int(tok["n_train"])
-    rng = seeding.rng(0, "example pool")  # one fixed pool for every run and seed
-    return (np.sort(rng.permutation(n_train)[:train_examples]),
-            n_train + np.sort(rng.permutation(tok["labels"].size - n_train)[:test_examples]))
+    rng = seeding.rng(0, "example pool")  # one fixed order for every run and seed
+    return rng.permutation(n_train), n_train + rng.permutation(tok["labels"].size - n_train)
+
+
+def example_pool(train_examples: int, test_examples: int, max_length: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed (seed-independent) train and test review indices: the pool every run and seed shares.
+
+    The first ``train_examples`` (``test_examples``) reviews of each split's fixed order, sorted: a
+    smaller pool is a subset of a larger one.
+    """
+    train, test = _pool_order(max_length)
+    return np.sort(train[:train_examples]), np.sort(test[:test_examples])
 
 
 def mask4d(mask: torch.Tensor, dtype) -> torch.Tensor:
@@ -178,40 +187,57 @@ class TopModel(torch.nn.Module):
         return functional_call(self, {"m." + k: v for k, v in params.items()}, (hidden, mask4d))
 
 
-#: Per-process cache of the frozen prefix's output (each pool or Ray worker builds its own, once). It is
-#: exact — the same numbers as running the frozen layers every step — so a unit's result does not
-#: depend on which units its process ran before.
-_PREFIX: dict[tuple, dict[str, torch.Tensor]] = {}
+#: Per-process cache of the frozen prefix's output, one per (start layer, max_length, device): the hidden
+#: states of every review, filled a chunk at a time as pools ask for them. A chunk is always the same
+#: PREFIX_CHUNK reviews of a split's pool order in one batch, so a review's features are bitwise the
+#: same whichever pools (units) the process served before, and the same as running the frozen layers
+#: every step. Every pool of every unit in a process shares it (pools are nested).
+_PREFIX: dict[tuple, dict] = {}
+PREFIX_CHUNK = 100
+PREFIX_CACHES = 3  # e.g. the full-model checks (layer 5, 64 tokens), FedSLR (layer 5, 32) and FedPFT (embeddings, 32)
 
 
 @torch.no_grad()
-def prefix_features(model, start: int, train_examples: int, test_examples: int, max_length: int = 64,
-                    batch: int = 250) -> dict[str, torch.Tensor]:
+def prefix_features(model, start: int, train_examples: int, test_examples: int, max_length: int = 64
+                    ) -> dict[str, torch.Tensor]:
     """Hidden states at layer ``start`` (0: embedding output) of the example pool, cached per process.
 
     Returns hidden (N, L, 384), mask (N, L), labels (N) on the model's device, train examples first.
-    Exact: the layers below ``start`` carry no adapter, so their output never changes.
+    Exact: the layers below ``start`` carry no adapter, so their output never changes. Only the
+    chunks of the pool order that this pool needs and the cache lacks are computed.
     """
     device = next(model.parameters()).device
-    key = (int(start), train_examples, test_examples, max_length, str(device))
-    if key in _PREFIX:
-        return _PREFIX[key]
     tok = tokenized(max_length)
-    idx = np.concatenate(example_pool(train_examples, test_examples, max_length))
-    ids = torch.as_tensor(tok["input_ids"][idx], device=device)
-    mask = torch.as_tensor(tok["attention_mask"][idx], device=device)
+    key = (int(start), max_length, str(device))
     bert = backbone(model)
-    out = []
-    for i in range(0, idx.size, batch):
-        h = bert.embeddings(input_ids=ids[i : i + batch])
-        m4 = mask4d(mask[i : i + batch], h.dtype)
-        for layer in bert.encoder.layer[:start]:
-            h = layer(h, m4)
-        out.append(h)
-    _PREFIX.clear()  # one pool at a time: a pool is up to 5,000 × L × 384 floats
-    _PREFIX[key] = {"hidden": torch.cat(out), "mask": mask,
-                    "labels": torch.as_tensor(tok["labels"][idx], device=device)}
-    return _PREFIX[key]
+    cache = _PREFIX.pop(key, None)
+    if cache is None:
+        while len(_PREFIX) >= PREFIX_CACHES:  # the least recently used goes: one is up to 5,000 × L × 384 floats
+            _PREFIX.pop(next(iter(_PREFIX)))
+        n, d = tok["labels"].size, bert.config.hidden_size
+        cache = {"hidden": torch.zeros(n, max_length, d, device=device),  # pages are touched as chunks fill
+                 "mask": torch.as_tensor(tok["attention_mask"], device=device),
+                 "labels": torch.as_tensor(tok["labels"], device=device),
+                 "done": torch.zeros(n, dtype=torch.bool), "pool": None}
+    _PREFIX[key] = cache  # most recently used last
+    for order, k in zip(_pool_order(max_length), (train_examples, test_examples)):
+        for c in range(0, k, PREFIX_CHUNK):
+            chunk = order[c : c + PREFIX_CHUNK]
+            if bool(cache["done"][chunk].all()):
+                continue
+            rows = torch.as_tensor(chunk, device=device)
+            h = bert.embeddings(input_ids=torch.as_tensor(tok["input_ids"][chunk], device=device))
+            m4 = mask4d(cache["mask"][rows], h.dtype)
+            for layer in bert.encoder.layer[:start]:
+                h = layer(h, m4)
+            cache["hidden"][rows] = h
+            cache["done"][chunk] = True
+    pool = (train_examples, test_examples)
+    if cache["pool"] is None or cache["pool"][0] != pool:  # the last pool served, gathered once
+        idx = torch.as_tensor(np.concatenate(example_pool(*pool, max_length)), device=device)
+        cache["pool"] = (pool, {"hidden": cache["hidden"][idx], "mask": cache["mask"][idx],
+                                "labels": cache["labels"][idx]})
+    return cache["pool"][1]
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
@@ -252,15 +278,20 @@ def aggregate(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float
     return out
 
 
-def per_example_grads(top: TopModel, params: dict[str, torch.Tensor], hidden, mask, labels):
-    """Per-example gradients {name: (B, *shape)} of the cross-entropy w.r.t. ``params`` (torch.func)."""
+def per_example_grads(top: TopModel, params: dict[str, torch.Tensor], hidden, mask, labels,
+                      with_loss: bool = False):
+    """Per-example gradients {name: (B, *shape)} of the cross-entropy w.r.t. ``params`` (torch.func).
+
+    ``with_loss``: also return the per-example losses (B,), from the same forward pass.
+    """
     dtype = hidden.dtype
 
     def loss(p, h, m, y):
         logits = top.functional(p, h[None], mask4d(m[None], dtype))
         return torch.nn.functional.cross_entropy(logits.float(), y[None])
 
-    return vmap(grad(loss), in_dims=(None, 0, 0, 0))(params, hidden, mask, labels)
+    g, value = vmap(grad_and_value(loss), in_dims=(None, 0, 0, 0))(params, hidden, mask, labels)
+    return (g, value) if with_loss else g
 
 
 def _factor_pairs(names: Sequence[str]) -> list[tuple[str, str]]:

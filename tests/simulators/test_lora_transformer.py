@@ -66,6 +66,27 @@ def test_per_example_grads_match_a_loop(model):
                 torch.testing.assert_close(g[n][i], p.grad, atol=1e-6, rtol=1e-4)
 
 
+def test_the_prefix_cache_serves_nested_pools_bitwise_whatever_came_before():
+    import numpy as np
+
+    from fedtheory.simulators.shared import minilm
+
+    m = load_lora_model(8, 16, layers=(5,), seed=2)
+    minilm._PREFIX.clear()
+    small = {k: v.clone() for k, v in prefix_features(m, 5, 30, 10, max_length=16).items()}
+    after_small = {k: v.clone() for k, v in prefix_features(m, 5, 150, 20, max_length=16).items()}
+    minilm._PREFIX.clear()
+    fresh = prefix_features(m, 5, 150, 20, max_length=16)
+    for k in ("hidden", "mask", "labels"):
+        assert torch.equal(after_small[k], fresh[k]), k
+    # the small pool is a subset of the large one, row for row
+    tr_s, te_s = minilm.example_pool(30, 10, 16)
+    tr_b, te_b = minilm.example_pool(150, 20, 16)
+    rows = np.searchsorted(np.concatenate([tr_b, te_b]), np.concatenate([tr_s, te_s]))
+    assert set(tr_s) <= set(tr_b) and set(te_s) <= set(te_b)
+    assert torch.equal(fresh["hidden"][torch.as_tensor(rows)], small["hidden"])
+
+
 def test_cached_prefix_is_exact():
     # LoRA on layer 5 only: the output of layers 0–4 cached once gives the same logits as running all layers
     m = load_lora_model(8, 16, layers=(5,), seed=2)

@@ -1,6 +1,7 @@
 """Same seed, same numbers, whatever the executor: serial, a local process pool, and Ray."""
 
 import json
+import sqlite3
 
 import numpy as np
 import pytest
@@ -72,8 +73,8 @@ def test_executors_share_one_interface():
         assert not ex.can_take(units[2])  # two CPUs' worth in flight
         got = {}
         while ex.running():
-            u, out, sec, err = ex.wait()
-            assert err is None and sec >= 0
+            u, out, cost, err = ex.wait()
+            assert err is None and cost.seconds >= 0 and cost.peak_rss > 0  # Linux: the worker's own peak
             got[u.kwargs["x"]] = float(out["y"])
         assert got == {0.0: 0.0, 1.0: 2.0}
     for bad in (dict(executor="dask"), dict(jobs=0)):
@@ -81,3 +82,35 @@ def test_executors_share_one_interface():
             make_executor(**bad)
     with pytest.raises(ValueError, match="--ray-address needs --executor ray"):
         validate(["la-lora.filter_statistics"], ray_address="auto")
+
+
+def _allocate(mb: int) -> dict:
+    block = np.ones(mb * 2**20 // 8)  # touched: resident
+    return {"sum": np.array(block.sum())}
+
+
+def test_each_unit_reports_its_own_peak_memory_in_a_reused_process(tmp_path):
+    ex = SerialExecutor()  # one process for both units: the second must not inherit the first's peak
+    costs = {}
+    for mb in (400, 1):
+        ex.submit(unit(_allocate, mb=mb, device="cpu").on("cpu"))
+        _, _, costs[mb], err = ex.wait()
+        assert err is None
+    assert costs[400].peak_rss - costs[1].peak_rss > 300 * 2**20, costs
+
+
+def test_the_store_keeps_cost_and_opens_stores_written_before_memory_was_recorded(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as st:
+        st.put("k", {"fn": "f"}, {"a": np.arange(2)}, 1.5, 3 * 2**20)
+        assert st.cost("k") == (1.5, 3 * 2**20) and st.cost("missing") is None
+    con = sqlite3.connect(path)  # an older store: the column did not exist
+    con.execute("ALTER TABLE units DROP COLUMN peak_rss")
+    con.commit()
+    con.close()
+    with ResultsStore(path, write=False) as st:
+        assert st.cost("k") == (1.5, None)
+    with ResultsStore(path) as st:
+        assert st.cost("k") == (1.5, None)
+        st.put("k2", {"fn": "f"}, {"a": np.arange(2)}, 2.0, 10)
+        assert st.cost("k2") == (2.0, 10)

@@ -135,7 +135,7 @@ def test_noise_on_factors_agrees_with_B_still_zero():
 # =========================================================================== accuracy_vs_epsilon
 N_TEST = QUICK["fed"]["test_examples"]
 MAJORITY = 0.65
-SIGMA = {1.0: 1.8, 3.0: 0.9}  # synthetic noise multipliers of the private runs
+SIGMA = {1.0: 1.8, 3.0: 0.9, 8.0: 0.5}  # synthetic noise multipliers of the private runs
 
 
 def _labels() -> np.ndarray:
@@ -144,23 +144,30 @@ def _labels() -> np.ndarray:
     return y
 
 
-def _accuracy_units(rng, table):
-    """Per run: ``table[(method, ε)]`` is an accuracy (that many test reviews right, at random) or "majority"
-    (the constant majority-class predictor: right exactly on the label-1 reviews)."""
+def _correct(rng, y, acc) -> np.ndarray:
+    """That many test reviews right, at random; "majority": the constant majority-class predictor."""
+    if acc == "majority":
+        return (y == 1).astype(np.int8)
+    correct = np.zeros(y.size, np.int8)
+    correct[rng.permutation(y.size)[: round(acc * y.size)]] = 1
+    return correct
+
+
+def _accuracy_units(rng, table, central=0.90, probe=0.75):
+    """Per run: ``table[(method, ε)]`` is an accuracy or "majority"; the centralised runs and the probe
+    score ``central`` and ``probe``."""
     y = _labels()
 
     def build(name, u, so_far):
+        if name == "probe":
+            return {"correct": _correct(rng, y, probe), "l2": np.array(1e-3), "cv_accuracy": np.full(11, 0.7),
+                    "train_accuracy": np.array(0.8), "test_labels": y}
         cfg = u.kwargs["config"]
         method, eps, seed = cfg["method"], cfg["epsilon"], u.seeds[0]
-        acc = table[(method, eps)]
-        if acc == "majority":
-            correct = (y == 1).astype(np.int8)
-        else:
-            correct = np.zeros(N_TEST, np.int8)
-            correct[rng.permutation(N_TEST)[: round(acc * N_TEST)]] = 1
+        acc = central if name.startswith("central/") else table[(method, eps)]
         sigma = 0.0 if eps is None else SIGMA[eps] + 0.01 * seed
-        return {**_history(cfg["rounds"]), "test_correct": correct, "sigma": np.array(sigma),
-                "sample_rates": np.full(cfg["n"], 0.01), "test_labels": y}
+        return {**_history(cfg["rounds"]), "test_correct": _correct(rng, y, acc), "sigma": np.array(sigma),
+                "sample_rates": np.full(cfg["n"], 0.01), "test_labels": y, **_factors(rng)}
     return build
 
 
@@ -170,7 +177,8 @@ ORDERED = {"la_lora": 0.86, "rolora": 0.83, "ffa_lora": 0.80, "dp_lora": 0.77}  
 def _table(private, non_private) -> dict:
     """{(method, ε): accuracy} from per-ε dicts (or one value for every method)."""
     out = {}
-    for eps in (1.0, 3.0, None):
+    private = {8.0: private[3.0], **private}  # ε = 8 as ε = 3 unless given
+    for eps in (1.0, 3.0, 8.0, None):
         spec = non_private if eps is None else private[eps]
         for m in QUICK["methods"]:
             out[(m, eps)] = spec[m] if isinstance(spec, dict) else spec
@@ -178,7 +186,7 @@ def _table(private, non_private) -> dict:
 
 
 def test_accuracy_vacuous_when_every_private_method_stays_at_the_majority_class():
-    # non-private LoRA at 0.90 is far above the majority 0.65, but at ε = 1 and 3 every method predicts
+    # non-private LoRA at 0.90 is far above the majority 0.65, but at ε = 3 and 8 every method predicts
     # the majority class: no private level can order the methods
     table = _table({1.0: "majority", 3.0: "majority"}, 0.90)
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
@@ -190,6 +198,12 @@ def test_accuracy_vacuous_when_every_private_method_stays_at_the_majority_class(
     assert f.facts["eps=3"]["dp_lora"]["mean"] == pytest.approx(MAJORITY)
     assert "At every private level every method stays at the majority class" in f.message
     assert "Non-private LoRA 0.900 [" in f.message and f"vs majority {MAJORITY:.3f}" in f.message
+    assert "centralised LoRA 0.900, linear probe 0.750" in f.message
+    # the noise scale of each level next to σ* = 1/√r (r = 4 in these factors), AdamW: no ησ_eff
+    assert f.facts["sigma_star"] == pytest.approx(0.5)
+    b = QUICK["fed"]["batch_size"]
+    assert f.facts["eps=8"]["sigma_eff"][0] == pytest.approx(0.5 / b) and f.facts["eps=8"]["step_noise"] is None
+    assert f"ε = 8: σ 0.50, σ_eff = σC/b {0.5 / b:.3f}" in f.message and "(σ* = 1/√r = 0.500)" in f.message
 
 
 def test_accuracy_vacuous_when_even_non_private_lora_stays_at_the_majority_class():
@@ -209,16 +223,17 @@ def test_accuracy_agrees_when_methods_beat_the_majority_in_the_paper_order():
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.AGREES, f.message
-    assert f.facts["informative_eps"] == [1.0, 3.0]
+    assert f.facts["informative_eps"] == [3.0, 8.0]  # the quick budget's private levels
     assert f.facts["reversals"] == []
     assert f.facts["eps=3"]["la_lora"]["mean"] == pytest.approx(0.86)
-    assert f.facts["eps=3"]["la_lora"]["per_seed"] == pytest.approx([0.86, 0.86])
-    assert f.facts["eps=1"]["noise_multiplier"] == pytest.approx([1.8, 1.81])
-    assert f.facts["eps=3"]["noise_multiplier"] == pytest.approx([0.9, 0.91])
-    assert "Private levels where some method beats the majority class: ε = 1, ε = 3" in f.message
+    assert f.facts["eps=3"]["la_lora"]["per_seed"] == pytest.approx([0.86] * QUICK["seeds"])
+    top = 0.01 * (QUICK["seeds"] - 1)  # the synthetic σ grows by 0.01 per seed
+    assert f.facts["eps=3"]["noise_multiplier"] == pytest.approx([0.9, 0.9 + top])
+    assert f.facts["eps=8"]["noise_multiplier"] == pytest.approx([0.5, 0.5 + top])
+    assert "Private levels where some method beats the majority class: ε = 3, ε = 8" in f.message
     assert "eps=3: LA-LoRA > RoLoRA > FFA-LoRA > DP-LoRA" in f.message
     assert "eps=3: DP-LoRA 0.770, FFA-LoRA 0.800, RoLoRA 0.830, LA-LoRA 0.860" in f.message
-    assert "2 seeds" in f.message and "optimistic" in f.message
+    assert f"{QUICK['seeds']} seeds, common random numbers" in f.message and "optimistic" not in f.message
 
 
 def test_accuracy_agrees_when_methods_tie():
@@ -227,14 +242,14 @@ def test_accuracy_agrees_when_methods_tie():
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.AGREES, f.message
-    assert f.facts["informative_eps"] == [1.0, 3.0] and f.facts["reversals"] == []
+    assert f.facts["informative_eps"] == [3.0, 8.0] and f.facts["reversals"] == []
 
 
 def test_accuracy_disagrees_on_a_clear_reversal():
     # ε = 3: LA-LoRA at 0.70, the others at 0.85 (15 points, ~7 standard errors): LA < Ro is a significant
-    # reversal; ε = 1 stays at the majority class and is left out
+    # reversal; ε = 8 stays at the majority class and is left out
     eps3 = {"la_lora": 0.70, "rolora": 0.85, "ffa_lora": 0.85, "dp_lora": 0.85}
-    table = _table({1.0: "majority", 3.0: eps3}, 0.90)
+    table = _table({1.0: "majority", 3.0: eps3, 8.0: "majority"}, 0.90)
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES
@@ -242,6 +257,53 @@ def test_accuracy_disagrees_on_a_clear_reversal():
     assert f.facts["reversals"] == ["LA-LoRA < RoLoRA at ε = 3"]
     assert "Private levels where some method beats the majority class: ε = 3; 1 significant reversals" in f.message
     assert "LA-LoRA < RoLoRA at ε = 3" in f.message
+
+
+# =========================================================================== references
+def _reference_data(fed, central, probe):
+    table = {("dp_lora", None): fed}
+    return _data("full-model.references", _sizes(), _accuracy_units(np.random.default_rng(13), table, central, probe))
+
+
+def test_references_agree_when_federated_matches_centralised_and_beats_the_probe():
+    # the same 0.85 in both runs (different reviews right) and a probe at 0.75: the gap's interval lies well
+    # inside ±0.02 at 5 seeds × 500 reviews? Not necessarily: identical accuracies, independent reviews, give a
+    # difference whose CI half-width is ≈ 2·√(2·0.85·0.15/500) ≈ 0.045 — so make the runs share their reviews
+    claim, data = _reference_data(0.85, 0.85, 0.75)
+    for s in range(QUICK["seeds"]):  # centralised right on exactly the federated run's reviews: gap 0
+        data[f"central/seed={s}"]["test_correct"] = data[fm._run_key("dp_lora", None, s)]["test_correct"].copy()
+    f = claim.judge(data)
+    assert f.verdict == Verdict.AGREES, f.message
+    assert f.facts["central_minus_fed"]["mean"] == 0 and f.facts["central_minus_fed"]["within_gap"] == "yes"
+    assert f.facts["fed_minus_probe"]["lo"] > 0 and f.facts["fed_minus_probe"]["above"] == "yes"
+    assert "within 0.02 (the interval lies below it)" in f.message and "clearly above the probe" in f.message
+
+
+def test_references_disagree_when_federated_is_far_behind_centralised():
+    claim, data = _reference_data(0.78, 0.90, 0.70)  # 12 points behind, ≈ 5 standard errors
+    f = claim.judge(data)
+    assert f.verdict == Verdict.DISAGREES
+    assert f.facts["central_minus_fed"]["lo"] > 0.02 and f.facts["central_minus_fed"]["within_gap"] == "no"
+    assert "more than 0.02 behind" in f.message
+
+
+def test_references_vacuous_when_the_gap_straddles_two_points():
+    # 2 points behind on independent reviews: the interval (half-width ≈ 0.04) contains 0.02
+    claim, data = _reference_data(0.83, 0.85, 0.70)
+    f = claim.judge(data)
+    assert f.verdict == Verdict.VACUOUS, f.message
+    g = f.facts["central_minus_fed"]
+    assert g["lo"] < 0.02 < g["hi"] and g["within_gap"] == "undecided"
+    assert "undecided at this budget" in f.message
+
+
+def test_references_disagree_when_the_probe_is_better():
+    claim, data = _reference_data(0.70, 0.70, 0.85)
+    for s in range(QUICK["seeds"]):
+        data[f"central/seed={s}"]["test_correct"] = data[fm._run_key("dp_lora", None, s)]["test_correct"].copy()
+    f = claim.judge(data)
+    assert f.verdict == Verdict.DISAGREES and f.facts["fed_minus_probe"]["above"] == "no"
+    assert "below the probe" in f.message
 
 
 # =========================================================================== coupling
@@ -312,7 +374,7 @@ def test_coupling_reads_only_the_late_rounds():
 
 
 # =========================================================================== personalization
-PERS_SIZES = {"seeds": 3}
+PERS_SIZES = {"pers_seeds": 3}
 PDIM, M = 8, QUICK["pers"]["m"]  # √(Pdim/m) = √(8/32) = 0.5
 
 

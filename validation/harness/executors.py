@@ -19,14 +19,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from fedtheory.validation.harness.units import Unit, execute
 
 __all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "default_jobs",
-           "timed_execute"]
+           "timed_execute", "UnitCost"]
 
 Inputs = Mapping[str, Mapping[str, np.ndarray]]
 
@@ -39,11 +39,49 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def timed_execute(u: Unit, inputs: Inputs | None) -> tuple[dict[str, np.ndarray], float]:
-    """:func:`execute` and the seconds it took (the store keeps them; benchmarks and ETAs read them)."""
+class UnitCost(NamedTuple):
+    """What a unit cost: wall seconds, and the peak resident memory of its process while it ran (bytes).
+
+    ``peak_rss`` is None where it cannot be measured (not Linux). On Linux the process's high-water mark
+    is reset before the unit starts (``/proc/self/clear_refs``), so a reused worker reports this unit's
+    peak, not an earlier unit's; it includes what the process held before the unit (the interpreter,
+    imported libraries, per-process caches).
+    """
+
+    seconds: float
+    peak_rss: int | None = None
+
+
+_STATUS, _CLEAR_REFS = "/proc/self/status", "/proc/self/clear_refs"
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open(_CLEAR_REFS, "w") as fh:
+            fh.write("5")  # 5: reset the peak RSS to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss() -> int | None:
+    try:
+        with open(_STATUS) as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def timed_execute(u: Unit, inputs: Inputs | None) -> tuple[dict[str, np.ndarray], UnitCost]:
+    """:func:`execute` and what it cost (:class:`UnitCost`; the store keeps it, benchmarks and ETAs read it)."""
+    reset = _reset_peak_rss()
     t0 = time.perf_counter()
     out = execute(u, inputs)
-    return out, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    return out, UnitCost(seconds, _peak_rss() if reset else None)
 
 
 class Executor:
@@ -59,7 +97,7 @@ class Executor:
         raise NotImplementedError
 
     def wait(self) -> tuple[Unit, dict[str, np.ndarray] | None, float, BaseException | None]:
-        """Block until a submitted unit finishes: (unit, arrays or None, seconds, error or None)."""
+        """Block until a submitted unit finishes: (unit, arrays or None, :class:`UnitCost`, error or None)."""
         raise NotImplementedError
 
     def running(self) -> list[Unit]:
@@ -112,10 +150,10 @@ class SerialExecutor(Executor):
     def wait(self):
         u, inputs = self._queue.pop(0)
         try:
-            out, sec = timed_execute(u, inputs)
+            out, cost = timed_execute(u, inputs)
         except Exception as exc:  # noqa: BLE001 - reported to the runner with the unit's name
-            return u, None, 0.0, exc
-        return u, out, sec, None
+            return u, None, UnitCost(0.0), exc
+        return u, out, cost, None
 
     def close(self, cancel: bool = False) -> None:
         self._queue.clear()
@@ -164,10 +202,10 @@ class ProcessExecutor(Executor):
         fut = next(iter(done))
         u = self._futures.pop(fut)
         try:
-            out, sec = fut.result()
+            out, cost = fut.result()
         except Exception as exc:  # noqa: BLE001
-            return u, None, 0.0, exc
-        return u, out, sec, None
+            return u, None, UnitCost(0.0), exc
+        return u, out, cost, None
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
@@ -222,10 +260,10 @@ class RayExecutor(Executor):
         (ref,), _ = self._ray.wait(list(self._refs), num_returns=1)
         u = self._refs.pop(ref)
         try:
-            out, sec = self._ray.get(ref)
+            out, cost = self._ray.get(ref)
         except Exception as exc:  # noqa: BLE001 - RayTaskError wraps the unit's exception
-            return u, None, 0.0, getattr(exc, "cause", None) or exc
-        return u, out, sec, None
+            return u, None, UnitCost(0.0), getattr(exc, "cause", None) or exc
+        return u, out, UnitCost(*cost), None
 
     def close(self, cancel: bool = False) -> None:
         if cancel:

@@ -57,6 +57,9 @@ class ClaimResult:
     units_computed: int = 0  # of this claim's units, computed in the run that wrote the record
     units_from_store: int = 0
     formulas: list[dict] = field(default_factory=list)  # the closed forms it rests on, with their provenance
+    # what its units cost when they were computed: unit_seconds (sum), longest_unit_seconds, peak_rss_mb
+    # (the largest process peak over its units; None if not measured)
+    cost: dict = field(default_factory=dict)
     version: str = ""
     git_hash: str = ""
     created: float = field(default_factory=time.time)

@@ -100,6 +100,12 @@ def write_report(results: list[ClaimResult], out_dir: Path) -> Path:
         if claim is not None:
             lines += [f"**{claim.title}.** {claim.statement}", ""]
         lines += [r.message, ""]
+        if r.cost.get("units"):
+            c = r.cost
+            lines += [f"Cost: {c['units']} units, {c['unit_seconds']:g} s of unit time (longest "
+                      f"{c['longest_unit_seconds']:g} s)"
+                      + (f", peak memory {c['peak_rss_mb']:g} MB per process" if c.get("peak_rss_mb") else "")
+                      + ".", ""]
         if r.formulas:
             lines += ["Rests on: " + "; ".join(f"`{f['formula']}` ({f['provenance']}; {f['source'] or 'no source'})"
                                                for f in r.formulas) + ".", ""]

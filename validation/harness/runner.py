@@ -61,10 +61,10 @@ def run_units(units: Iterable[Unit], store: ResultsStore, executor: Executor, pr
             if not executor.running():  # pragma: no cover - topological order makes this impossible
                 raise RuntimeError(f"units waiting on inputs that never run: {_names(todo)}")
             bar.set_postfix_str(_names(executor.running()), refresh=True)
-            u, out, seconds, err = executor.wait()
+            u, out, cost, err = executor.wait()
             if err is not None:
                 raise UnitFailed(f"unit {u.label} ({u.fn}) failed: {type(err).__name__}: {err}") from err
-            store.put(u.key, u.spec, out, seconds)
+            store.put(u.key, u.spec, out, cost.seconds, cost.peak_rss)
             done.add(u.key)
             computed.add(u.key)
             bar.update(1)
@@ -73,8 +73,18 @@ def run_units(units: Iterable[Unit], store: ResultsStore, executor: Executor, pr
     return computed
 
 
+def claim_cost(units: Iterable[Unit], store: ResultsStore) -> dict:
+    """Unit seconds (sum and longest) and the largest peak RSS (MB) over ``units`` and their inputs."""
+    costs = [store.cost(u.key) for u in topological(list(units))]
+    costs = [c for c in costs if c is not None]
+    rss = [c[1] for c in costs if c[1] is not None]
+    return {"units": len(costs), "unit_seconds": round(sum(c[0] for c in costs), 1),
+            "longest_unit_seconds": round(max((c[0] for c in costs), default=0.0), 1),
+            "peak_rss_mb": round(max(rss) / 2**20, 1) if rss else None}
+
+
 def _record(claim: Claim, data: ClaimData, plan: dict[str, Unit], computed: set[str], out: Path,
-            commit: str) -> ClaimResult:
+            commit: str, store: ResultsStore) -> ClaimResult:
     from fedtheory.validation.harness import figures
 
     finding = claim.judge(data)
@@ -86,7 +96,7 @@ def _record(claim: Claim, data: ClaimData, plan: dict[str, Unit], computed: set[
         figure=paths[0] if paths else None, extra_figures=paths[1:], config=dict(data.sizes),
         budget=data.sizes.budget, seeds=seeds, units={n: u.key for n, u in plan.items()},
         units_computed=n_comp, units_from_store=len(plan) - n_comp, formulas=claim.provenance(),
-        version=__version__, git_hash=commit,
+        cost=claim_cost(plan.values(), store), version=__version__, git_hash=commit,
     )
 
 
@@ -124,7 +134,7 @@ def validate(
         for c in claims:
             plan = plans[c.id]
             data = ClaimData(c.id, c.sizes_for(b), seed, {n: store.get(u.key) for n, u in plan.items()}, plan)
-            result = _record(c, data, plan, computed, out, commit)
+            result = _record(c, data, plan, computed, out, commit, store)
             store.put_result(result)
             results.append(result)
         write_report(store.results(), out)

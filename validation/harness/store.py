@@ -1,7 +1,8 @@
 """The results store: one SQLite file, units keyed by their hash, committed as they finish.
 
 A unit's payload is a dict of numpy arrays stored with ``np.savez`` (no pickle), beside the JSON of
-what its key hashes (:attr:`fedtheory.validation.harness.units.Unit.spec`) and the seconds it took. Claim records
+what its key hashes (:attr:`fedtheory.validation.harness.units.Unit.spec`), the seconds it took and the peak
+resident memory of its process while it ran (:class:`~fedtheory.validation.harness.executors.UnitCost`). Claim records
 (:class:`~fedtheory.validation.harness.records.ClaimResult`) are stored by claim id. Every write is its own
 transaction, so Ctrl-C or ``kill -9`` leaves exactly the units that finished.
 
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS units (
     spec TEXT NOT NULL,
     payload BLOB NOT NULL,
     seconds REAL NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    peak_rss INTEGER
 );
 CREATE TABLE IF NOT EXISTS results (claim_id TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL);
 """
@@ -132,6 +134,10 @@ class ResultsStore:
         if meta.get("schema") != str(SCHEMA):
             raise StoreError(f"{self.path} has store schema {meta.get('schema')}, this fedtheory reads {SCHEMA}; "
                              "delete it or pass another --out")
+        columns = {r[1] for r in self._con.execute("PRAGMA table_info(units)")}
+        if "peak_rss" not in columns and write:  # stores written before memory was recorded: unknown (NULL)
+            with self._con:
+                self._con.execute("ALTER TABLE units ADD COLUMN peak_rss INTEGER")
 
     def close(self) -> None:
         self._con.close()
@@ -157,13 +163,24 @@ class ResultsStore:
         return _unpack(row[0])
 
     def seconds(self, key: str) -> float | None:
-        row = self._con.execute("SELECT seconds FROM units WHERE key=?", (key,)).fetchone()
-        return None if row is None else float(row[0])
+        cost = self.cost(key)
+        return None if cost is None else cost[0]
 
-    def put(self, key: str, spec: dict, arrays: dict[str, np.ndarray], seconds: float) -> None:
+    def cost(self, key: str) -> tuple[float, int | None] | None:
+        """(seconds, peak RSS in bytes or None) of a stored unit; None if it is not stored."""
+        try:
+            row = self._con.execute("SELECT seconds, peak_rss FROM units WHERE key=?", (key,)).fetchone()
+        except sqlite3.OperationalError:  # a read-only open of a store from before memory was recorded
+            row = self._con.execute("SELECT seconds, NULL FROM units WHERE key=?", (key,)).fetchone()
+        return None if row is None else (float(row[0]), None if row[1] is None else int(row[1]))
+
+    def put(self, key: str, spec: dict, arrays: dict[str, np.ndarray], seconds: float,
+            peak_rss: int | None = None) -> None:
         with self._con:  # commits, or rolls back on error
-            self._con.execute("INSERT OR REPLACE INTO units VALUES (?, ?, ?, ?, ?)",
-                              (key, json.dumps(spec, sort_keys=True), _pack(arrays), float(seconds), time.time()))
+            self._con.execute("INSERT OR REPLACE INTO units (key, spec, payload, seconds, created, peak_rss) "
+                              "VALUES (?, ?, ?, ?, ?, ?)",
+                              (key, json.dumps(spec, sort_keys=True), _pack(arrays), float(seconds), time.time(),
+                               None if peak_rss is None else int(peak_rss)))
 
     def count_units(self) -> int:
         return self._con.execute("SELECT COUNT(*) FROM units").fetchone()[0]
