@@ -7,7 +7,9 @@ eval mode), same optimizer (AdamW):
    backward, ``optimizer.step()``;
 2. ours without DP: :func:`fedtheory.simulators.la_lora.federated_lora._local_step` on the cached embedding output
    (LoRA on every layer, so only the embeddings are cached) and the same optimizer step;
-3. ours with DP: per-example gradients (torch.func), clipping and noise — the per-example cost, reported apart;
+3. ours with DP: per-example gradients (torch.func), clipping and noise — the per-example cost, reported apart,
+   and split into its parts (per-example gradients with the loss from the same forward, clipping,
+   noise) next to the cost of evaluating the same number of reviews (one no-grad forward);
 4. ours without DP with LoRA on the last layer only (the quick budgets' configuration, prefix cached).
 
 It also measures peak resident memory of a short federated run for K clients (separate processes),
@@ -80,6 +82,35 @@ def steps(batch: int, repeats: int, device: str) -> dict[str, float]:
     return out
 
 
+def dp_split(batch: int, repeats: int, device: str) -> dict[str, float]:
+    """Median seconds of each part of one DP step (LoRA on all layers), and of evaluating ``batch`` reviews."""
+    from fedtheory.simulators.shared import minilm as lt
+    from fedtheory.simulators.shared.dp import clip_factor, noisy_mean
+
+    model = lt.load_lora_model(8, 16, seed=0, device=device)
+    top = lt.TopModel(model, lt.first_adapted_layer(model))
+    data = lt.prefix_features(model, top.start, batch, 1, 64)
+    h, m, y = data["hidden"][:batch], data["mask"][:batch], data["labels"][:batch]
+    sub = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    gen = torch.Generator().manual_seed(0)
+    g, _ = lt.per_example_grads(top, sub, h, m, y, with_loss=True)
+
+    def clip():
+        sq = sum(v.flatten(1).pow(2).sum(1) for v in g.values())
+        factor = clip_factor(sq, 1.0)
+        return {k: torch.einsum("b,b...->...", factor, v) for k, v in g.items()}
+
+    summed = clip()
+
+    def noise():
+        return {k: noisy_mean(v, torch.randn(v.shape, generator=gen).to(v), 1.0, batch) for k, v in summed.items()}
+
+    pos = torch.arange(batch, device=h.device)
+    return {"per-example grads + loss": _time(lambda: lt.per_example_grads(top, sub, h, m, y, with_loss=True), repeats),
+            "clipping": _time(clip, repeats), "noise": _time(noise, repeats),
+            f"evaluation of {batch} reviews": _time(lambda: lt.correct(top, data, pos), repeats)}
+
+
 def peak_memory(clients: int) -> float:
     """Peak RSS (MB) of a 1-round federated run with ``clients`` clients, in a fresh process."""
     code = (
@@ -108,12 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     overhead = t["ours, no DP"] / ref - 1
     print(f"overhead of our step without DP: {overhead:+.1%} (aim ≤ +10%); per-example gradients cost "
           f"×{t['ours, DP (per-example grads)'] / t['ours, no DP']:.2f} of our non-private step")
+    split = dp_split(args.batch, args.repeats, args.device)
+    dp = t["ours, DP (per-example grads)"]
+    print("the DP step's parts (and an evaluation of as many reviews):")
+    for k, v in split.items():
+        print(f"  {k:38s} {v * 1000:8.1f} ms   {v / dp:6.1%} of the DP step")
     mem = {k: peak_memory(k) for k in args.clients}
     print("peak RSS of a 1-round run by clients: " + ", ".join(f"K = {k}: {v:.0f} MB" for k, v in mem.items()))
     ks = sorted(mem)
     slope = (mem[ks[-1]] - mem[ks[0]]) / (ks[-1] - ks[0])
     print(f"growth {slope:.2f} MB per client (trainable state 74,498 floats = 0.30 MB per client)")
-    print(json.dumps({"step_seconds": t, "peak_rss_mb": mem}))
+    print(json.dumps({"step_seconds": t, "dp_split_seconds": split, "peak_rss_mb": mem}))
     return 0
 
 

@@ -163,9 +163,11 @@ def _accuracy_units(rng, table, central=0.90, probe=0.75):
             return {"correct": _correct(rng, y, probe), "l2": np.array(1e-3), "cv_accuracy": np.full(11, 0.7),
                     "train_accuracy": np.array(0.8), "test_labels": y}
         cfg = u.kwargs["config"]
-        method, eps, seed = cfg["method"], cfg["epsilon"], u.seeds[0]
-        acc = central if name.startswith("central/") else table[(method, eps)]
-        sigma = 0.0 if eps is None else SIGMA[eps] + 0.01 * seed
+        method, eps, seed = cfg["method"], cfg.get("epsilon"), u.seeds[0]
+        regime = "/sigma*/" in name
+        acc = (central if name.startswith("central/") else table.get((method, "sigma*"), "majority") if regime
+               else table[(method, eps)])
+        sigma = cfg["noise_multiplier"] if regime else 0.0 if eps is None else SIGMA[eps] + 0.01 * seed
         return {**_history(cfg["rounds"]), "test_correct": _correct(rng, y, acc), "sigma": np.array(sigma),
                 "sample_rates": np.full(cfg["n"], 0.01), "test_labels": y, **_factors(rng)}
     return build
@@ -234,6 +236,31 @@ def test_accuracy_agrees_when_methods_beat_the_majority_in_the_paper_order():
     assert "eps=3: LA-LoRA > RoLoRA > FFA-LoRA > DP-LoRA" in f.message
     assert "eps=3: DP-LoRA 0.770, FFA-LoRA 0.800, RoLoRA 0.830, LA-LoRA 0.860" in f.message
     assert f"{QUICK['seeds']} seeds, common random numbers" in f.message and "optimistic" not in f.message
+
+
+def test_the_regime_at_sigma_star_is_reported_and_a_reversal_there_disagrees():
+    # every ε level stays at the majority class; at ησ_eff = σ* LA-LoRA is 15 points below DP-LoRA
+    table = _table({1.0: "majority", 3.0: "majority"}, 0.90)
+    table |= {("la_lora", "sigma*"): 0.70, ("dp_lora", "sigma*"): 0.85}
+    claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
+    f = claim.judge(data)
+    assert f.verdict == Verdict.DISAGREES, f.message
+    assert f.facts["reversals"] == ["LA-LoRA < DP-LoRA at σ*"]
+    reg = f.facts["sigma*"]
+    cfg = fm.regime_config(QUICK)
+    # the per-step noise of the regime is σ* by construction: η·zC/b = σ*
+    assert cfg["lr"] * cfg["noise_multiplier"] * fm.CLIP / QUICK["fed"]["batch_size"] == pytest.approx(1 / np.sqrt(8))
+    assert reg["step_noise"] == pytest.approx(1 / np.sqrt(8)) and reg["noise_multiplier"] == pytest.approx(cfg["noise_multiplier"])
+    assert reg["first_minus_last"]["hi"] < 0
+    assert "At the paper's regime (SGD η = 0.5" in f.message
+
+
+def test_the_regime_at_sigma_star_at_the_majority_class_leaves_the_verdict_vacuous():
+    table = _table({1.0: "majority", 3.0: "majority"}, 0.90)  # the regime's runs default to the majority class
+    claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
+    f = claim.judge(data)
+    assert f.verdict == Verdict.VACUOUS
+    assert "untestable there too" in f.message
 
 
 def test_accuracy_agrees_when_methods_tie():

@@ -57,6 +57,7 @@ SIZES = {
     "quick": dict(seeds=5, epsilons=(3.0, 8.0, None),
                   fed=dict(n=4, m=500, alpha=1.0, rounds=5, local_steps=6, batch_size=16, layers=(5,),
                            train_examples=2000, test_examples=500, optimizer="adamw", lr=1e-2, eval_every=5),
+                  sigma_star=dict(methods=("dp_lora", "la_lora"), lr=0.5),
                   methods=("dp_lora", "ffa_lora", "rolora", "la_lora"), trials=100, sigmas=9,
                   pers=dict(n=6, alpha=3.0, m=32, steps=20, batch_size=8, layers=(5,), train_examples=2000,
                             test_examples=500),
@@ -64,6 +65,7 @@ SIZES = {
     "full": dict(seeds=5, epsilons=(1.0, 3.0, 8.0, None),
                  fed=dict(n=8, m=500, alpha=1.0, rounds=20, local_steps=10, batch_size=32, layers=None,
                                    train_examples=4000, test_examples=1000, optimizer="adamw", lr=1e-2, eval_every=1),
+                 sigma_star=dict(methods=("dp_lora", "ffa_lora", "rolora", "la_lora"), lr=0.5),
                  methods=("dp_lora", "ffa_lora", "rolora", "la_lora", "la_lora_filter"), trials=200, sigmas=13,
                  pers=dict(n=10, alpha=3.0, m=64, steps=100, batch_size=16, layers=None, test_examples=1000,
                            train_examples=4000),
@@ -348,10 +350,20 @@ def _noise_scale(sz, sigmas: list[float]) -> dict:
             "step_noise": [fed["lr"] * e for e in (min(eff), max(eff))] if fed["optimizer"] == "sgd" else None}
 
 
+def _method_row(c: np.ndarray, runs: list[dict], B: int, late: int) -> dict:
+    """Accuracy (S, N) with its hierarchical-bootstrap CI, per-seed means, final factor norms, late coupling."""
+    lo, hi = stats.percentile_ci(stats.hierarchical_bootstrap(c, B))
+    norms = np.array([_factor_norms(r) for r in runs])
+    return dict(mean=float(c.mean()), lo=float(lo), hi=float(hi), per_seed=c.mean(1).tolist(),
+                A_fro=float(norms[:, 0].mean()), B_fro=float(norms[:, 1].mean()),
+                late_cos=float(np.mean([np.nanmean(r["cos"][-late:]) for r in runs])))
+
+
 def _accuracy_judge(data) -> Finding:
     sz = data.sizes
     seeds, epsilons = list(_seeds(sz, data.seed)), sz["epsilons"]
     B = sz["bootstrap"]
+    late = max(1, sz["fed"]["rounds"] // 4)
     runs = {(m, _eps_key(e)): [data[_run_key(m, e, s)] for s in seeds] for e in epsilons for m in _methods_at(sz, e)}
     methods = sz["methods"]
     y = runs[("dp_lora", "inf")][0]["test_labels"]
@@ -359,12 +371,7 @@ def _accuracy_judge(data) -> Finding:
     corr = {k: np.stack([r["test_correct"] for r in v]).astype(float) for k, v in runs.items()}  # (S, N)
     rows = {}
     for (m, e), c in corr.items():
-        boot = stats.hierarchical_bootstrap(c, B)
-        lo, hi = stats.percentile_ci(boot)
-        norms = np.array([_factor_norms(r) for r in runs[(m, e)]])
-        rows.setdefault(f"eps={e}", {})[m] = dict(mean=float(c.mean()), lo=float(lo), hi=float(hi),
-                                                  per_seed=c.mean(1).tolist(), A_fro=float(norms[:, 0].mean()),
-                                                  B_fro=float(norms[:, 1].mean()))
+        rows.setdefault(f"eps={e}", {})[m] = _method_row(c, runs[(m, e)], B, late)
     first = runs[("dp_lora", "inf")][0]
     r_lora = int(first[next(k for k in first if k.startswith("state:") and "lora_A" in k)].shape[0])  # A: (r, in)
     sigma_star = float(crossover_sigma(r_lora))
@@ -386,13 +393,36 @@ def _accuracy_judge(data) -> Finding:
         f"{LABELS[a]} < {LABELS[b]} at ε = {e:g}": stats.bootstrap_pvalue(stats.hierarchical_bootstrap(
             corr[(a, _eps_key(e))] - corr[(b, _eps_key(e))], B, seed=2), "less")
         for e in informative for a, b in zip(order, order[1:])}
+    regime_msg = ""
+    if sz.get("sigma_star"):  # the paper's regime: a reversal there counts like one at a privacy level
+        rm, cfg = sz["sigma_star"]["methods"], regime_config(sz)
+        rc = {m: np.stack([data[_regime_key(m, s)]["test_correct"] for s in seeds]).astype(float) for m in rm}
+        rows["sigma*"] = {m: _method_row(rc[m], [data[_regime_key(m, s)] for s in seeds], B, late) for m in rm}
+        rows["sigma*"].update(noise_multiplier=cfg["noise_multiplier"], lr=cfg["lr"], step_noise=cfg["lr"] * float(
+            effective_sigma(cfg["noise_multiplier"], CLIP, cfg["batch_size"])))
+        informative_regime = bool(stats.significant({m: stats.bootstrap_pvalue(
+            stats.hierarchical_bootstrap(rc[m], B, seed=7) - majority, "greater") for m in rm}))
+        r_order = [m for m in PAPER_ORDER if m in rm]
+        if informative_regime:
+            reversal_p.update({f"{LABELS[a]} < {LABELS[b]} at σ*": stats.bootstrap_pvalue(
+                stats.hierarchical_bootstrap(rc[a] - rc[b], B, seed=8), "less") for a, b in zip(r_order, r_order[1:])})
+        d = rc[r_order[0]] - rc[r_order[-1]]
+        d_lo, d_hi = stats.percentile_ci(stats.hierarchical_bootstrap(d, B, seed=9))
+        rows["sigma*"]["first_minus_last"] = dict(mean=float(d.mean()), lo=float(d_lo), hi=float(d_hi))
+        regime_msg = (f"At the paper's regime (SGD η = {cfg['lr']:g}, z = {cfg['noise_multiplier']:.1f}: ησ_eff = σ* "
+                      f"per step): " + ", ".join(f"{LABELS[m]} {rows['sigma*'][m]['mean']:.3f}" for m in rm)
+                      + f"; {LABELS[r_order[0]]} − {LABELS[r_order[-1]]} = {d.mean():.3f} [{d_lo:.3f}, {d_hi:.3f}]"
+                      + ("" if informative_regime else " (every method at or below the majority class: untestable "
+                                                       "there too)") + ". ")
+    else:
+        informative_regime = False
     found = stats.significant(reversal_p)
-    if not meaningful or not informative:
+    if not meaningful or not (informative or informative_regime):
         verdict = Verdict.VACUOUS
     else:
         verdict = Verdict.AGREES if not found else Verdict.DISAGREES
     measured = {k: " > ".join(LABELS[m] for m in sorted((m for m in v if m in LABELS), key=lambda m: -v[m]["mean"]))
-                for k, v in rows.items()}
+                for k, v in rows.items() if k != "sigma*"}
     private = [f"eps={_eps_key(e)}" for e in epsilons[:-1]]
     noise = "; ".join(f"ε = {k[4:]}: σ {rows[k]['noise_multiplier'][0]:.2f}, σ_eff = σC/b "
                       f"{rows[k]['sigma_eff'][0]:.3f}"
@@ -408,12 +438,15 @@ def _accuracy_judge(data) -> Finding:
               if informative else
               "At every private level every method stays at the majority class (no method significantly above it, "
               "Holm), so the ordering cannot be tested here (vacuous). ")
+           + regime_msg
            + f"Noise per step: {noise} (σ* = 1/√r = {sigma_star:.3f}). Final ‖B‖_F (RMS over modules): non-private "
            f"{np_B:.3f}; " + "; ".join(f"{k[4:]}: " + ", ".join(f"{LABELS[m]} {rows[k][m]['B_fro']:.3f}" for m in methods)
                                      for k in private)
+           + ". Late cos(∇_A, ∇_Bᵀ): " + "; ".join(f"{k[4:]}: " + ", ".join(
+               f"{LABELS[m]} {v[m]['late_cos']:.3f}" for m in v if m in LABELS) for k, v in rows.items() if k != "sigma*")
            + ". Accuracies: "
            + "; ".join(f"{k}: " + ", ".join(f"{LABELS[m]} {v[m]['mean']:.3f}" for m in v if m in LABELS)
-                       for k, v in rows.items())
+                       for k, v in rows.items() if k != "sigma*")
            + ". Measured order: " + "; ".join(f"{k}: {v}" for k, v in measured.items())
            + f". {len(seeds)} seeds, common random numbers across methods (same partition, initialisation and "
            "sampling stream per seed)" + (": seed-to-seed variation rests on few draws, so the intervals are optimistic."
@@ -424,36 +457,64 @@ def _accuracy_judge(data) -> Finding:
                              "p_non_private_at_most_majority": p_major}, msg)
 
 
+def regime_config(sizes) -> dict:
+    """The federated config at the paper's noise regime: SGD whose per-step noise on every factor entry,
+    ησ_eff = η·zC/b, equals σ* = 1/√r, so z = σ*·b/(ηC) (a noise level, not an (ε, δ) budget)."""
+    from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig
+
+    fed, eta = sizes["fed"], sizes["sigma_star"]["lr"]
+    r = FedLoRAConfig(**fed).r
+    z = float(crossover_sigma(r)) * fed["batch_size"] / (eta * CLIP)
+    return dict(fed, optimizer="sgd", lr=eta, noise_multiplier=z)
+
+
+def _regime_key(method: str, seed: int) -> str:
+    return f"{method}/sigma*/seed={seed}"
+
+
+def _regime_units(sizes, seed: int) -> dict[str, Unit]:
+    if not sizes.get("sigma_star"):
+        return {}
+    config = regime_config(sizes)
+    return {_regime_key(m, s): unit(federated_lora, config=dict(method=m, delta=DELTA, **config), seeds=[s],
+                                    label=f"MiniLM {m} at σ* seed={s}", cost=20)
+            for m in sizes["sigma_star"]["methods"] for s in _seeds(sizes, seed)}
+
+
 def _accuracy_units(sizes, seed: int) -> dict[str, Unit]:
-    return {**_runs_units(sizes, seed), **_reference_units(sizes, seed)}
+    return {**_runs_units(sizes, seed), **_reference_units(sizes, seed), **_regime_units(sizes, seed)}
 
 
 def _accuracy_draw(data, finding: Finding) -> list[Figure]:
     sz = data.sizes
-    rows, majority, epsilons = finding.facts, finding.facts["majority"], sz["epsilons"]
-    fig_, axes = plt.subplots(1, len(epsilons), figsize=(4.2 * len(epsilons), 3.8), squeeze=False, sharey=True)
-    for ax, e in zip(axes[0], epsilons):
-        key = f"eps={_eps_key(e)}"
-        methods = _methods_at(sz, e)
+    rows, majority = finding.facts, finding.facts["majority"]
+    panels = [(f"eps={_eps_key(e)}", _methods_at(sz, e)) for e in sz["epsilons"]]
+    if "sigma*" in rows:
+        panels.append(("sigma*", sz["sigma_star"]["methods"]))
+    fig_, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False, sharey=True)
+    for ax, (key, methods) in zip(axes[0], panels):
         for i, m in enumerate(methods):
             r = rows[key][m]
             ax.errorbar([i], [r["mean"]], yerr=[[r["mean"] - r["lo"]], [r["hi"] - r["mean"]]], fmt="o", capsize=3)
             ax.plot([i] * len(r["per_seed"]), r["per_seed"], "x", color="grey", ms=4)
         ax.axhline(majority, color="k", ls=":", lw=1, label=f"majority {majority:.3f}")
-        ax.axhline(finding.facts["central"], color="C2", ls="--", lw=1,
-                   label=f"centralised LoRA {finding.facts['central']:.3f}")
-        ax.axhline(finding.facts["probe"], color="C4", ls="-.", lw=1, label=f"linear probe {finding.facts['probe']:.3f}")
+        ax.axhline(rows["central"], color="C2", ls="--", lw=1, label=f"centralised LoRA {rows['central']:.3f}")
+        ax.axhline(rows["probe"], color="C4", ls="-.", lw=1, label=f"linear probe {rows['probe']:.3f}")
         ax.set_xticks(range(len(methods)), [LABELS[m] for m in methods], rotation=30, fontsize=7, ha="right")
         ax.set_xlim(-0.5, max(len(methods), 2) - 0.5)
         r = rows[key]
-        ax.set(title=f"ε = {'∞' if e is None else f'{e:g}'}"
-               + (f" (σ {r['noise_multiplier'][0]:.2f}, σ_eff {r['sigma_eff'][0]:.3f})" if e is not None else ""),
-               ylabel="final test accuracy (95% CI)")
+        if key == "sigma*":
+            title = f"ησ_eff = σ* = {rows['sigma_star']:.3f} (SGD η {r['lr']:g}, z {r['noise_multiplier']:.1f})"
+        elif key == "eps=inf":
+            title = "ε = ∞ (non-private)"
+        else:
+            title = f"ε = {key[4:]} (σ {r['noise_multiplier'][0]:.2f}, σ_eff {r['sigma_eff'][0]:.3f})"
+        ax.set(title=title, ylabel="final test accuracy (95% CI)")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=6)
     return [Figure("accuracy_vs_epsilon", fig_, None,
                    {"fed": sz["fed"], "seeds": list(_seeds(sz, data.seed)), "delta": DELTA,
-                    "sigma_star": finding.facts["sigma_star"]})]
+                    "sigma_star": finding.facts["sigma_star"], "regime": sz.get("sigma_star")})]
 
 
 register(Claim(
@@ -463,7 +524,9 @@ register(Claim(
     "δ = 1e-5): non-private LoRA beats the majority-class rate of the test set, and at each private ε where some "
     "method beats it too, the final accuracies show no significant reversal of the paper's order LA-LoRA ≥ RoLoRA "
     "≥ FFA-LoRA ≥ DP-LoRA (hierarchical bootstrap over seeds and test reviews, Holm over adjacent pairs). "
-    "Vacuous when no private level leaves the majority class.",
+    "At the paper's noise regime (SGD whose per-step noise ησ_eff reaches σ* = 1/√r) the same order is tested "
+    "where some method leaves the majority class. Vacuous when neither a private level nor that regime leaves "
+    "the majority class.",
     SIZES, _accuracy_units, _accuracy_judge, _accuracy_draw,
     formulas=(privacy.noise_multiplier, effective_sigma, crossover_sigma),
 ))
