@@ -281,7 +281,7 @@ def _local_step(top: TopModel, params, released, data, part, cfg: FedLoRAConfig,
         sq = sum(v.float().flatten(1).pow(2).sum(1) for v in g.values())
         factor = clip_factor(sq, cfg.clip)
         summed = {k: torch.einsum("b,b...->...", factor, v.float()) for k, v in g.items()}
-        loss = float(losses.float().mean())
+        loss = float(losses.detach().float().mean())
     else:
         summed, loss = {k: torch.zeros_like(v) for k, v in sub.items()}, float("nan")
     expected = cfg.batch_size if cfg.batch_size < n else n

@@ -56,11 +56,13 @@ def test_per_example_grads_match_a_loop(model):
     data = prefix_features(model, 0, 8, 2, max_length=16)
     h, mask, y = data["hidden"][:3], data["mask"][:3], data["labels"][:3]
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    g = per_example_grads(top, params, h, mask, y)
+    g, losses = per_example_grads(top, params, h, mask, y, with_loss=True)
     for i in range(3):
         model.zero_grad()
         logits = top(h[i : i + 1], mask4d(mask[i : i + 1], h.dtype))
-        torch.nn.functional.cross_entropy(logits, y[i : i + 1]).backward()
+        loss = torch.nn.functional.cross_entropy(logits, y[i : i + 1])
+        torch.testing.assert_close(losses[i], loss.detach(), atol=1e-6, rtol=1e-5)  # from the same forward
+        loss.backward()
         for n, p in model.named_parameters():
             if p.requires_grad:
                 torch.testing.assert_close(g[n][i], p.grad, atol=1e-6, rtol=1e-4)
@@ -128,6 +130,15 @@ def test_resume_from_checkpoint_gives_identical_numbers(tmp_path):
         run_federated_lora(FedLoRAConfig(method="dp_lora", noise_multiplier=1.0, **TINY), seed=3, checkpoint=ckpt)
 
 
+def test_equal_size_clients_and_the_final_accuracy_evaluated_once():
+    cfg = FedLoRAConfig(method="dp_lora", m=12, eval_every=5, **{**TINY, "rounds": 3})
+    out = run_federated_lora(cfg, seed=1)
+    assert out["partition_sizes"] == [12, 12]
+    acc = out["history"]["test_acc"]
+    assert all(a != a for a in acc[:2])  # NaN: not evaluated before the last round at eval_every = 5
+    assert acc[-1] == out["test_correct"].mean()  # the last accuracy is the returned correctness
+
+
 def test_ffa_keeps_lora_A_frozen():
     cfg = FedLoRAConfig(method="ffa_lora", noise_multiplier=0.5, **{**TINY, "rounds": 1})
     out = run_federated_lora(cfg, seed=0)
@@ -170,6 +181,10 @@ def test_bad_config():
         FedLoRAConfig(aggregator="trimmed_mean", f=2, n=4)
     with pytest.raises(ValueError, match="optimizer"):
         FedLoRAConfig(optimizer="lamb")
+    with pytest.raises(ValueError, match=r"m must lie in \[1, 500\]"):
+        FedLoRAConfig(n=4, m=501, train_examples=2000)
+    with pytest.raises(ValueError, match="eval_every"):
+        FedLoRAConfig(eval_every=0)
     assert not FedLoRAConfig(method="dp_lora", epsilon=float("inf")).private
 
 
