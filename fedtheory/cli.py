@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.add_argument("--full-model", action="store_true",
                    help="add the full-model checks on a real transformer (same as the selector full-model)")
+    v.add_argument("--model", default=None, metavar="PATH",
+                   help="the full-model checks on this local transformers checkpoint directory of a BERT/RoBERTa-"
+                        "style encoder instead of MiniLM (LoRA targets, layers and hidden size from its config)")
 
     r = sub.add_parser("report", help="rewrite REPORT.md from the results store")
     r.add_argument("--out", default="figures")
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             executor=args.executor,
             jobs=args.jobs,
             ray_address=args.ray_address,
+            model=args.model,
         )
     except ValueError as exc:  # bad arguments, a store that cannot be used (StoreError)
         print(f"fedtheory: error: {exc}", file=sys.stderr)

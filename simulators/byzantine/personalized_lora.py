@@ -36,6 +36,7 @@ from fedtheory.simulators.shared.heterogeneity import gradient_dissimilarity, tv
 from fedtheory.simulators.shared.minilm import (
     TopModel,
     check_layers,
+    encoder_layers,
     first_adapted_layer,
     load_lora_model,
     mask4d,
@@ -66,6 +67,7 @@ class PersonalizedLoRAConfig:
     aggregator: str = "server_clip+nnm+trimmed_mean"
     attack: str = "sign_flipping"
     attack_params: dict = field(default_factory=dict, hash=False, compare=True)
+    encoder: str | None = None  # a local BERT/RoBERTa-style checkpoint directory; None: MiniLM from its package
 
     def __post_init__(self) -> None:
         require_ints(self, {"n": 2, "f": 0, "m": 1, "steps": 1, "batch_size": 1, "r": 1,
@@ -75,7 +77,7 @@ class PersonalizedLoRAConfig:
         if self.m * self.honest > self.train_examples:
             raise ValueError(f"m must lie in [1, {self.train_examples // self.honest}] (m·(n − f) <= train_examples"
                              f" = {self.train_examples}), got {self.m}")
-        object.__setattr__(self, "layers", check_layers(self.layers))
+        object.__setattr__(self, "layers", check_layers(self.layers, encoder_layers(self.encoder)))
         attack_against(self.attack, make_aggregator(self.aggregator, self.f), self.attack_params)
 
     @property
@@ -106,7 +108,7 @@ def run_personalized_lora(cfg: PersonalizedLoRAConfig, lams: Sequence[float], *,
     """
     lam = torch.as_tensor(check_lams(lams))
     device = torch.device(device)
-    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device)
+    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device, encoder=cfg.encoder)
     top = TopModel(model, first_adapted_layer(model))
     data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
     h, f, L = cfg.honest, cfg.f, lam.numel()

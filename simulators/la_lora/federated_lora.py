@@ -49,6 +49,7 @@ from fedtheory.simulators.shared.minilm import (
     check_layers,
     correct,
     coupling,
+    encoder_layers,
     evaluate,
     first_adapted_layer,
     load_lora_model,
@@ -101,6 +102,7 @@ class FedLoRAConfig:
     bf16: bool = False  # autocast to bfloat16 (GPU; slow on most CPUs)
     probe_examples: int = 64  # training examples of the coupling statistic
     eval_every: int = 1  # test accuracy every this many rounds and after the last (NaN in between)
+    encoder: str | None = None  # a local BERT/RoBERTa-style checkpoint directory; None: MiniLM from its package
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, TRANSFORMER_METHODS)
@@ -109,7 +111,7 @@ class FedLoRAConfig:
                             "lora_alpha": 1, "train_examples": 2, "test_examples": 1, "f": 0,
                             "probe_examples": 1, "eval_every": 1})
         require_positive(self, "lr", "clip")
-        object.__setattr__(self, "layers", check_layers(self.layers))
+        object.__setattr__(self, "layers", check_layers(self.layers, encoder_layers(self.encoder)))
         check_scalar("noise_multiplier", self.noise_multiplier, low=0)
         if self.epsilon is not None:
             if check_scalar("epsilon", self.epsilon, low=0, low_open=True, allow_inf=True) == math.inf:
@@ -175,7 +177,7 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
     the random generator's state); when it exists for the same config and seed, the run resumes.
     """
     device = torch.device(device)
-    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device)
+    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device, encoder=cfg.encoder)
     top = TopModel(model, first_adapted_layer(model))
     data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
     y_train = data["labels"][: cfg.train_examples].cpu().numpy()

@@ -24,8 +24,8 @@ from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig
 from fedtheory.simulators.shared.config import check_scalar
 from fedtheory.simulators.shared.logistic import logistic_newton, with_bias
 from fedtheory.simulators.shared.minilm import (
-    N_LAYERS,
     backbone,
+    encoder_layers,
     load_lora_model,
     mask4d,
     mean_pool,
@@ -46,15 +46,18 @@ def centralised_config(cfg: FedLoRAConfig) -> FedLoRAConfig:
 
 @torch.no_grad()
 def frozen_sentence_features(train_examples: int, test_examples: int, max_length: int = 64,
-                             device: torch.device | str = "cpu", batch: int = 250) -> dict[str, np.ndarray]:
-    """Mean-pooled last hidden states (N, 384) of the frozen MiniLM on the example pool, float64; labels (N,).
+                             device: torch.device | str = "cpu", batch: int = 250,
+                             encoder: str | None = None) -> dict[str, np.ndarray]:
+    """Mean-pooled last hidden states (N, d) of the frozen encoder on the example pool, float64; labels (N,).
 
     Train examples first (``train_examples`` of them), then the test examples, as in
-    :func:`~fedtheory.simulators.shared.minilm.prefix_features`, whose cache of layers 0–4 it reuses.
+    :func:`~fedtheory.simulators.shared.minilm.prefix_features`, whose cache of the layers below the
+    top one it reuses. ``encoder``: None is MiniLM; else a local checkpoint directory.
     """
-    model = load_lora_model(layers=(N_LAYERS - 1,), seed=0, device=device)  # LoRA B = 0: the frozen model
-    data = prefix_features(model, N_LAYERS - 1, train_examples, test_examples, max_length)
-    top_layer = backbone(model).encoder.layer[N_LAYERS - 1]
+    top = encoder_layers(encoder) - 1
+    model = load_lora_model(layers=(top,), seed=0, device=device, encoder=encoder)  # LoRA B = 0: the frozen model
+    data = prefix_features(model, top, train_examples, test_examples, max_length)
+    top_layer = backbone(model).encoder.layer[top]
     out = []
     for i in range(0, data["labels"].numel(), batch):
         h, m = data["hidden"][i : i + batch], data["mask"][i : i + batch]

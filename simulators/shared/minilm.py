@@ -27,6 +27,7 @@ import contextlib
 import re
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,24 +41,77 @@ from fedtheory.simulators.shared.aggregators import make_aggregator
 # peft reads transformers' deprecated `is_gradient_checkpointing` on every call (transformers 5.x): harmless
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
-__all__ = ["N_LAYERS", "LORA_TARGETS", "TopModel", "mean_pool", "backbone", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
+__all__ = ["N_LAYERS", "ENCODER_TYPES", "encoder_dir", "encoder_layers", "LORA_TARGETS", "TopModel", "mean_pool", "backbone", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
            "first_adapted_layer", "prefix_features", "trainable_state", "load_state", "fedavg", "aggregate",
            "per_example_grads", "coupling", "correct", "evaluate", "autocast"]
 
 N_LAYERS = 6  # all-MiniLM-L6-v2
+#: encoder families whose layers hold ``attention.self.query``/``value`` (peft's names) and whose
+#: sequence-classification model keeps the encoder under ``base_model_prefix``
+ENCODER_TYPES = ("bert", "roberta", "xlm-roberta")
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_TOKENIZER = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model")
 
 
-def check_layers(layers) -> tuple[int, ...] | None:
-    """``None`` (all layers) or a sorted tuple of distinct layer indices in [0, 6)."""
+def encoder_dir(model: str | Path | None = None) -> Path:
+    """The checkpoint folder of the encoder: ``None`` is all-MiniLM-L6-v2 from its package.
+
+    Any other ``model`` must be a local transformers checkpoint directory of a BERT/RoBERTa-style
+    encoder (:data:`ENCODER_TYPES`): ``config.json``, weights and tokenizer files. Raises ValueError
+    naming the path and what is missing.
+    """
+    if model is None:
+        return model_path()
+    path = Path(model).expanduser()
+    what = "model must be a local transformers checkpoint directory of a BERT/RoBERTa-style encoder"
+    if not path.is_dir():
+        raise ValueError(f"{what}; {path} is not a directory")
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{what}; {path} has no config.json")
+    import json
+
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what}; {path / 'config.json'} is not readable JSON ({exc})") from None
+    kind = config.get("model_type")
+    if kind not in ENCODER_TYPES:
+        raise ValueError(f"{what}; {path} holds model_type {kind!r}, supported: {', '.join(ENCODER_TYPES)}")
+    for need, names in (("weights", _WEIGHTS), ("tokenizer", _TOKENIZER)):
+        if not any((path / n).is_file() for n in names):
+            raise ValueError(f"{what}; {path} has no {need} ({' or '.join(names)})")
+    return path.resolve()
+
+
+def encoder_layers(model: str | Path | None = None) -> int:
+    """Number of transformer layers of the encoder (``num_hidden_layers`` of its config)."""
+    if model is None:
+        return N_LAYERS
+    import json
+
+    return int(json.loads((encoder_dir(model) / "config.json").read_text())["num_hidden_layers"])
+
+
+def check_layers(layers, n_layers: int = N_LAYERS) -> tuple[int, ...] | None:
+    """``None`` (all layers) or a sorted tuple of distinct layer indices in [0, ``n_layers``)."""
     if layers is None:
         return None
     try:
         out = tuple(sorted({int(i) for i in layers}))
     except (TypeError, ValueError):
-        raise ValueError(f"layers must be None or layer indices in [0, {N_LAYERS}), got {layers!r}") from None
-    if not out or out[0] < 0 or out[-1] >= N_LAYERS or any(not float(i).is_integer() for i in layers):
-        raise ValueError(f"layers must be None or layer indices in [0, {N_LAYERS}), got {layers!r}")
+        raise ValueError(f"layers must be None or layer indices in [0, {n_layers}), got {layers!r}") from None
+    if not out or out[0] < 0 or out[-1] >= n_layers or any(not float(i).is_integer() for i in layers):
+        raise ValueError(f"layers must be None or layer indices in [0, {n_layers}), got {layers!r}")
     return out
+
+
+def _tag(model: str | Path | None) -> str | None:
+    """A short, stable name of a non-default encoder for cache keys (None: MiniLM)."""
+    if model is None:
+        return None
+    import hashlib
+
+    return hashlib.sha1(str(encoder_dir(model)).encode()).hexdigest()[:12]
 
 
 #: the modules :func:`load_lora_model` can adapt, by short name: BERT's paths inside a layer
@@ -66,19 +120,24 @@ LORA_TARGETS = {"query": "attention.self.query", "key": "attention.self.key", "v
 
 
 def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] | None = None, seed: int = 0,
-                    device: torch.device | str = "cpu", targets: Sequence[str] = ("query", "value")):
-    """MiniLM + classification head + peft LoRA on ``targets`` of ``layers`` (None: all), eval mode.
+                    device: torch.device | str = "cpu", targets: Sequence[str] = ("query", "value"),
+                    encoder: str | Path | None = None):
+    """MiniLM (or the encoder at ``encoder``) + classification head + peft LoRA on ``targets`` of ``layers``.
 
-    ``targets`` are short names of :data:`LORA_TARGETS` (``"output"``: the FFN's output projection).
-    The head and LoRA A are initialized from ``seed`` (LoRA B starts at 0, peft's default).
+    ``layers`` None: all. ``targets`` are short names of :data:`LORA_TARGETS` (``"output"``: the FFN's
+    output projection). The head and LoRA A are initialized from ``seed`` (LoRA B starts at 0, peft's
+    default). ``encoder``: a local checkpoint directory (:func:`encoder_dir`); its layer count and
+    hidden size come from its config. The model is in eval mode; its ``fedtheory_encoder`` attribute
+    records ``encoder`` (None for MiniLM), which the token and prefix caches key on.
     """
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     offline()
-    layers = check_layers(layers)
-    path = model_path()
+    path = encoder_dir(encoder)
+    n_layers = encoder_layers(encoder)
+    layers = check_layers(layers, n_layers)
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" notice is expected
     hf_logging.disable_progress_bar()  # a bar per weight load would bury the runner's bar
     targets = tuple(targets)
@@ -88,7 +147,7 @@ def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] |
         modules = list(targets)
         extra = {} if layers is None else {"layers_to_transform": list(layers), "layers_pattern": "layer"}
     else:  # "output.dense" is also a suffix of attention.output.dense: match full paths instead
-        where = "|".join(map(str, layers if layers is not None else range(N_LAYERS)))
+        where = "|".join(map(str, layers if layers is not None else range(n_layers)))
         paths = "|".join(re.escape(LORA_TARGETS[t]) for t in targets)
         modules = rf".*\.layer\.({where})\.({paths})"
         extra = {}
@@ -100,12 +159,17 @@ def load_lora_model(r: int = 8, lora_alpha: int = 16, *, layers: Sequence[int] |
                                                                   attn_implementation="eager")
         model = get_peft_model(base, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=modules,
                                                 task_type="SEQ_CLS", lora_dropout=0.0, **extra))
+    model.fedtheory_encoder = None if encoder is None else str(path)
     return model.to(device).eval()
 
 
-def tokenized(max_length: int = 64) -> dict[str, np.ndarray]:
-    """input_ids, attention_mask (n, L) and labels of all 5,000 fine-food reviews (train then test), cached."""
-    path = cache_dir() / "tokens" / f"fine_food_minilm_L{max_length}.npz"
+def tokenized(max_length: int = 64, encoder: str | Path | None = None) -> dict[str, np.ndarray]:
+    """input_ids, attention_mask (n, L) and labels of all 5,000 fine-food reviews (train then test), cached.
+
+    Tokenized by MiniLM's tokenizer, or by that of the checkpoint at ``encoder``.
+    """
+    tag = _tag(encoder)
+    path = cache_dir() / "tokens" / f"fine_food_{'minilm' if tag is None else tag}_L{max_length}.npz"
     if path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
@@ -113,7 +177,7 @@ def tokenized(max_length: int = 64) -> dict[str, np.ndarray]:
     from transformers import AutoTokenizer
 
     offline()
-    tok = AutoTokenizer.from_pretrained(str(model_path()), local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(encoder_dir(encoder)), local_files_only=True)
     enc = tok([str(t) for t in data.X], padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
     out = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64),
            "labels": data.y.astype(np.int64), "n_train": np.array(int((data.y.size - 1000)))}
@@ -121,21 +185,22 @@ def tokenized(max_length: int = 64) -> dict[str, np.ndarray]:
     return out
 
 
-def _pool_order(max_length: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def _pool_order(max_length: int = 64, encoder: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every train and every test review index, each split in the fixed order pools are drawn in."""
-    tok = tokenized(max_length)
+    tok = tokenized(max_length, encoder)  # only the split sizes are read: the order is the encoder's too
     n_train = int(tok["n_train"])
     rng = seeding.rng(0, "example pool")  # one fixed order for every run and seed
     return rng.permutation(n_train), n_train + rng.permutation(tok["labels"].size - n_train)
 
 
-def example_pool(train_examples: int, test_examples: int, max_length: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def example_pool(train_examples: int, test_examples: int, max_length: int = 64,
+                 encoder: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fixed (seed-independent) train and test review indices: the pool every run and seed shares.
 
     The first ``train_examples`` (``test_examples``) reviews of each split's fixed order, sorted: a
     smaller pool is a subset of a larger one.
     """
-    train, test = _pool_order(max_length)
+    train, test = _pool_order(max_length, encoder)
     return np.sort(train[:train_examples]), np.sort(test[:test_examples])
 
 
@@ -145,15 +210,16 @@ def mask4d(mask: torch.Tensor, dtype) -> torch.Tensor:
 
 
 def backbone(model):
-    """The BertModel inside a peft sequence-classification model (embeddings and encoder layers)."""
-    return model.base_model.model.bert
+    """The encoder (BertModel, RobertaModel: embeddings and layers) inside a peft sequence-classification model."""
+    inner = model.base_model.model
+    return getattr(inner, inner.base_model_prefix)
 
 
 def first_adapted_layer(model) -> int:
     """Index of the lowest layer with a LoRA adapter (everything below is frozen)."""
     idx = [int(n.split("encoder.layer.")[1].split(".")[0]) for n, p in model.named_parameters()
            if p.requires_grad and "lora_" in n]
-    return min(idx) if idx else N_LAYERS
+    return min(idx) if idx else backbone(model).config.num_hidden_layers
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -175,19 +241,22 @@ class TopModel(torch.nn.Module):
     def __init__(self, model, start: int):
         super().__init__()
         self.m, self.start = model, int(start)
+        # BERT's head is a linear layer on a vector; RoBERTa's reads position 0 of a sequence
+        self._sequence_head = backbone(model).config.model_type != "bert"
 
     def forward(self, hidden: torch.Tensor, mask4d: torch.Tensor) -> torch.Tensor:
         bert = backbone(self.m)
         for layer in bert.encoder.layer[self.start:]:
             hidden = layer(hidden, mask4d)
-        return self.m.base_model.model.classifier(mean_pool(hidden, (mask4d[:, 0, 0, :] == 0)))
+        pooled = mean_pool(hidden, (mask4d[:, 0, 0, :] == 0))
+        return self.m.base_model.model.classifier(pooled[:, None] if self._sequence_head else pooled)
 
     def functional(self, params: dict[str, torch.Tensor], hidden, mask4d) -> torch.Tensor:
         """Logits with the trainable tensors replaced by ``params`` (peft names)."""
         return functional_call(self, {"m." + k: v for k, v in params.items()}, (hidden, mask4d))
 
 
-#: Per-process cache of the frozen prefix's output, one per (start layer, max_length, device): the hidden
+#: Per-process cache of the frozen prefix's output, one per (start layer, max_length, device, encoder): the hidden
 #: states of every review, filled a chunk at a time as pools ask for them. A chunk is always the same
 #: PREFIX_CHUNK reviews of a split's pool order in one batch, so a review's features are bitwise the
 #: same whichever pools (units) the process served before, and the same as running the frozen layers
@@ -207,8 +276,9 @@ def prefix_features(model, start: int, train_examples: int, test_examples: int, 
     chunks of the pool order that this pool needs and the cache lacks are computed.
     """
     device = next(model.parameters()).device
-    tok = tokenized(max_length)
-    key = (int(start), max_length, str(device))
+    encoder = getattr(model, "fedtheory_encoder", None)
+    tok = tokenized(max_length, encoder)
+    key = (int(start), max_length, str(device), encoder)
     bert = backbone(model)
     cache = _PREFIX.pop(key, None)
     if cache is None:
@@ -220,7 +290,7 @@ def prefix_features(model, start: int, train_examples: int, test_examples: int, 
                  "labels": torch.as_tensor(tok["labels"], device=device),
                  "done": torch.zeros(n, dtype=torch.bool), "pool": None}
     _PREFIX[key] = cache  # most recently used last
-    for order, k in zip(_pool_order(max_length), (train_examples, test_examples)):
+    for order, k in zip(_pool_order(max_length, encoder), (train_examples, test_examples)):
         for c in range(0, k, PREFIX_CHUNK):
             chunk = order[c : c + PREFIX_CHUNK]
             if bool(cache["done"][chunk].all()):
@@ -234,7 +304,7 @@ def prefix_features(model, start: int, train_examples: int, test_examples: int, 
             cache["done"][chunk] = True
     pool = (train_examples, test_examples)
     if cache["pool"] is None or cache["pool"][0] != pool:  # the last pool served, gathered once
-        idx = torch.as_tensor(np.concatenate(example_pool(*pool, max_length)), device=device)
+        idx = torch.as_tensor(np.concatenate(example_pool(*pool, max_length, encoder)), device=device)
         cache["pool"] = (pool, {"hidden": cache["hidden"][idx], "mask": cache["mask"][idx],
                                 "labels": cache["labels"][idx]})
     return cache["pool"][1]

@@ -50,6 +50,63 @@ def _perturbed(model, seed=0):
                 p.copy_(0.05 * torch.randn(p.shape, generator=g))
 
 
+def test_an_encoder_directory_is_checked_and_minilm_given_by_its_path_is_minilm(tmp_path):
+    import shutil
+
+    from fedtheory.simulators.data.text_features import model_path
+    from fedtheory.simulators.shared.minilm import encoder_dir, encoder_layers, trainable_state
+
+    for setup, message in ((lambda d: None, "is not a directory"),
+                           (lambda d: d.mkdir(), "has no config.json"),
+                           (lambda d: (d.mkdir(), (d / "config.json").write_text("{")), "not readable JSON"),
+                           (lambda d: (d.mkdir(), (d / "config.json").write_text('{"model_type": "t5"}')),
+                            "model_type 't5'"),
+                           (lambda d: (d.mkdir(), (d / "config.json").write_text('{"model_type": "bert"}')),
+                            "has no weights")):
+        d = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+        setup(d)
+        with pytest.raises(ValueError, match=message):
+            encoder_dir(d)
+    # a copy of MiniLM's folder is a valid encoder: same weights, same initialisation, its own caches
+    copy = tmp_path / "minilm_copy"
+    shutil.copytree(model_path(), copy)
+    assert encoder_dir(copy) == copy.resolve() and encoder_layers(copy) == 6
+    a = load_lora_model(8, 16, layers=(5,), seed=4)
+    b = load_lora_model(8, 16, layers=(5,), seed=4, encoder=copy)
+    assert a.fedtheory_encoder is None and b.fedtheory_encoder == str(copy.resolve())
+    for k, v in trainable_state(a).items():
+        assert torch.equal(v, trainable_state(b)[k]), k
+    da, db = (prefix_features(m, 5, 6, 2, max_length=16) for m in (a, b))
+    assert torch.equal(da["hidden"], db["hidden"])
+    with pytest.raises(ValueError, match=r"layer indices in \[0, 6\)"):
+        FedLoRAConfig(layers=(6,), encoder=str(copy))
+
+
+def test_a_roberta_style_encoder_on_disk_runs_with_its_own_layers_and_width(tmp_path):
+    # a tiny random RoBERTa (2 layers, width 32) saved offline with MiniLM's tokenizer files: the code path
+    # of another encoder family (its base_model_prefix, its sequence head, its layer count), not its quality
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
+
+    from fedtheory.simulators.data.text_features import model_path
+    from fedtheory.simulators.shared.minilm import backbone
+
+    tok = AutoTokenizer.from_pretrained(str(model_path()), local_files_only=True)
+    cfg = RobertaConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=40, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    RobertaForSequenceClassification(cfg).save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    m = load_lora_model(4, 8, encoder=tmp_path / "tiny", seed=0)
+    assert backbone(m).config.model_type == "roberta" and first_adapted_layer(m) == 0
+    out = run_federated_lora(FedLoRAConfig(method="dp_lora", noise_multiplier=1.0, r=4, lora_alpha=8,
+                                           encoder=str(tmp_path / "tiny"), **TINY), seed=0)
+    names = {k for k in out["state"] if "lora_A" in k}
+    assert len(names) == 2 * 2  # query and value of both layers
+    assert out["test_correct"].shape == (TINY["test_examples"],) and len(out["history"]["cos"]) == TINY["rounds"]
+    with pytest.raises(ValueError, match=r"layer indices in \[0, 2\)"):
+        FedLoRAConfig(layers=(5,), encoder=str(tmp_path / "tiny"))
+
+
 def test_per_example_grads_match_a_loop(model):
     _perturbed(model)
     top = TopModel(model, 0)

@@ -55,3 +55,23 @@ def test_lambda_star_prints_the_prediction_without_torch(capsys):
     assert f"λ* = {float(expected):.4f}" in out
     assert main(["lambda-star", "--n", "20", "--m", "20", "--sigma2", "1", "--heterogeneity", "0.1", "--epsilon", "1"]) == 2
     assert "clip" in capsys.readouterr().err
+
+
+def test_model_path_errors_are_clear_and_come_before_anything_runs(tmp_path, capsys):
+    pytest.importorskip("peft")
+    out = tmp_path / "out"
+    missing = tmp_path / "no_such_checkpoint"
+    assert main(["validate", "full-model.coupling", "--model", str(missing), "--out", str(out), "--no-progress"]) == 2
+    assert f"{missing} is not a directory" in capsys.readouterr().err
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text('{"model_type": "gpt2", "num_hidden_layers": 2}')
+    assert main(["validate", "full-model.references", "--model", str(tmp_path / "ckpt"), "--out", str(out),
+                 "--no-progress"]) == 2
+    assert "model_type 'gpt2'" in capsys.readouterr().err
+    assert main(["validate", "la-lora.filter_statistics", "--model", str(tmp_path), "--out", str(out)]) == 2
+    assert "--model applies to the claims that run a transformer encoder" in capsys.readouterr().err
+    from fedtheory.validation.harness.store import ResultsStore
+
+    if (out / "results.sqlite").exists():  # refused at planning: no unit ran
+        with ResultsStore(out / "results.sqlite", write=False) as st:
+            assert st.count_units() == 0

@@ -2,7 +2,9 @@
 
 Sizes live with the claims (``SIZES`` in each paper module); a budget changes sizes and seeds, never
 the logic of a claim. ``--seeds N`` has one meaning everywhere: every unit that repeats over seeds
-runs N of them (every size named ``seeds`` or ``*_seeds`` becomes N).
+runs N of them (every size named ``seeds`` or ``*_seeds`` becomes N). ``--model PATH`` sets the size
+named ``encoder`` of every claim that declares one (the full-model checks: a local checkpoint directory
+instead of MiniLM).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ MIN_SEEDS = 2  # an interval over seeds needs two
 
 @dataclass(frozen=True)
 class Budget:
-    """A budget's name and the optional ``--seeds`` override."""
+    """A budget's name and the optional ``--seeds`` and ``--model`` overrides."""
 
     name: str
     seeds: int | None = None
+    encoder: str | None = None
 
     def __post_init__(self) -> None:
         if self.name not in BUDGETS:
@@ -43,8 +46,8 @@ def is_seed_count(name: str) -> bool:
     return name == "seeds" or name.endswith("_seeds")
 
 
-def get_budget(name: str, seeds: int | None = None) -> Budget:
-    return Budget(name, seeds)
+def get_budget(name: str, seeds: int | None = None, encoder: str | None = None) -> Budget:
+    return Budget(name, seeds, encoder)
 
 
 def sizes_for(table: Mapping[str, Mapping], budget: Budget, owner: str) -> Sizes:
@@ -54,4 +57,6 @@ def sizes_for(table: Mapping[str, Mapping], budget: Budget, owner: str) -> Sizes
     sizes = dict(table[budget.name])
     if budget.seeds is not None:
         sizes.update({k: budget.seeds for k, v in sizes.items() if is_seed_count(k) and isinstance(v, int)})
+    if budget.encoder is not None and "encoder" in sizes:
+        sizes["encoder"] = budget.encoder
     return Sizes(budget.name, sizes)

@@ -112,16 +112,22 @@ def validate(
     executor: str = "local",
     jobs: int | None = None,
     ray_address: str | None = None,
+    model: str | Path | None = None,
 ) -> list[ClaimResult]:
     """Run the selected claims (all if none), store their units and records, write figures and the report.
 
     Units already in ``out/results.sqlite`` are not recomputed, so an interrupted run resumes and a
     rerun is served from the store. ``executor``: ``local`` (a pool of ``jobs`` processes, default
     the machine's cores; ``jobs=1`` runs in this process), ``serial`` or ``ray`` (``ray_address``:
-    ``auto`` or ``HOST:PORT`` of a running cluster; none starts a local instance).
+    ``auto`` or ``HOST:PORT`` of a running cluster; none starts a local instance). ``model``: a local
+    checkpoint directory that replaces MiniLM in the claims that declare an ``encoder`` size (the
+    full-model checks).
     """
     claims = select(selectors)
-    b = Budget(budget, seeds)
+    b = Budget(budget, seeds, None if model is None else str(Path(model).expanduser().resolve()))
+    if model is not None and not any("encoder" in c.sizes_for(b) for c in claims):
+        raise ValueError("--model applies to the claims that run a transformer encoder (the full-model checks: "
+                         "`fedtheory validate full-model --model PATH`); none of the selected claims does")
     if ray_address and executor != "ray":
         raise ValueError("--ray-address needs --executor ray")
     out = Path(out)

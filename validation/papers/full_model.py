@@ -54,7 +54,7 @@ from fedtheory.validation.harness.units import Unit, unit
 #: is cached exactly); AdamW, because plain SGD leaves the majority class only after many more steps;
 #: its state is reset every round.
 SIZES = {
-    "quick": dict(seeds=5, epsilons=(3.0, 8.0, None),
+    "quick": dict(seeds=5, epsilons=(3.0, 8.0, None), encoder=None,
                   fed=dict(n=4, m=500, alpha=1.0, rounds=5, local_steps=6, batch_size=16, layers=(5,),
                            train_examples=2000, test_examples=500, optimizer="adamw", lr=1e-2, eval_every=5),
                   sigma_star=dict(methods=("dp_lora", "la_lora"), lr=0.5),
@@ -62,7 +62,7 @@ SIZES = {
                   pers=dict(n=6, alpha=3.0, m=32, steps=20, batch_size=8, layers=(5,), train_examples=2000,
                             test_examples=500),
                   lams=(0.0, 0.25, 0.5, 0.75, 1.0), fs=(0, 2), pers_seeds=2, bootstrap=400),
-    "full": dict(seeds=5, epsilons=(1.0, 3.0, 8.0, None),
+    "full": dict(seeds=5, epsilons=(1.0, 3.0, 8.0, None), encoder=None,
                  fed=dict(n=8, m=500, alpha=1.0, rounds=20, local_steps=10, batch_size=32, layers=None,
                                    train_examples=4000, test_examples=1000, optimizer="adamw", lr=1e-2, eval_every=1),
                  sigma_star=dict(methods=("dp_lora", "ffa_lora", "rolora", "la_lora"), lr=0.5),
@@ -79,6 +79,25 @@ LABELS = {"dp_lora": "DP-LoRA", "ffa_lora": "FFA-LoRA", "rolora": "RoLoRA", "la_
 #: schedules run without privacy too: DP-LoRA's is plain federated LoRA (both factors every step), and
 #: LA-LoRA's gives the coupling claim its non-private reference
 NON_PRIVATE_METHODS = ("dp_lora", "la_lora")
+
+
+def _encoder(sizes) -> dict:
+    """``{"encoder": folder}`` with ``--model PATH`` (checked and resolved at planning, before anything runs), else
+    nothing: MiniLM's units keep their keys."""
+    if not sizes.get("encoder"):
+        return {}
+    from fedtheory.simulators.shared.minilm import encoder_dir
+
+    return {"encoder": str(encoder_dir(sizes["encoder"]))}
+
+
+def _fed(sizes) -> dict:
+    """The federated runs' config (with the encoder of ``--model PATH``)."""
+    return {**sizes["fed"], **_encoder(sizes)}
+
+
+def _pers(sizes) -> dict:
+    return {**sizes["pers"], **_encoder(sizes)}
 
 
 def _seeds(sizes, seed: int, key: str = "seeds") -> range:
@@ -102,10 +121,10 @@ def federated_lora(config: dict, seeds: list[int], device: str = "cpu") -> dict[
         out = run_federated_lora(cfg, seed=seed, device=device)
     h = out["history"]
     factors = {f"state:{k}": v.double().cpu().numpy() for k, v in out["state"].items() if "lora_" in k}
-    _, test = example_pool(cfg.train_examples, cfg.test_examples, cfg.max_length)
+    _, test = example_pool(cfg.train_examples, cfg.test_examples, cfg.max_length, cfg.encoder)
     return {"test_acc": np.array(h["test_acc"]), "cos": np.array(h["cos"]), "loss": np.array(h["train_loss"]),
             "test_correct": out["test_correct"].astype(np.int8), "sigma": np.array(out["noise_multiplier"]),
-            "sample_rates": np.array(out["sample_rates"]), "test_labels": tokenized(cfg.max_length)["labels"][test],
+            "sample_rates": np.array(out["sample_rates"]), "test_labels": tokenized(cfg.max_length, cfg.encoder)["labels"][test],
             **factors}
 
 
@@ -114,7 +133,7 @@ def _run_key(method: str, eps: float | None, seed: int) -> str:
 
 
 def _run_unit(sizes, method: str, eps: float | None, seed: int) -> Unit:
-    config = dict(method=method, epsilon=eps, delta=DELTA, **sizes["fed"])
+    config = dict(method=method, epsilon=eps, delta=DELTA, **_fed(sizes))
     return unit(federated_lora, config=config, seeds=[seed], label=f"MiniLM {_run_key(method, eps, seed)}",
                 cost=20)  # quick-budget seconds on one core
 
@@ -215,12 +234,12 @@ register(Claim(
 GAP = 0.02  # "within 2 accuracy points" of centralised LoRA
 
 
-def linear_probe_unit(train_examples: int, test_examples: int, max_length: int, device: str = "cpu"
-                      ) -> dict[str, np.ndarray]:
+def linear_probe_unit(train_examples: int, test_examples: int, max_length: int, device: str = "cpu",
+                      encoder: str | None = None) -> dict[str, np.ndarray]:
     """The frozen-feature linear probe on the example pool (deterministic): see :mod:`~fedtheory.simulators.la_lora.references`."""
     from fedtheory.simulators.la_lora.references import frozen_sentence_features, linear_probe
 
-    f = frozen_sentence_features(train_examples, test_examples, max_length, device)
+    f = frozen_sentence_features(train_examples, test_examples, max_length, device, encoder=encoder)
     n = train_examples
     return {**linear_probe(f["X"][:n], f["y"][:n], f["X"][n:], f["y"][n:]), "test_labels": f["y"][n:]}
 
@@ -229,15 +248,15 @@ def _central_config(sizes) -> dict:
     from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig
     from fedtheory.simulators.la_lora.references import centralised_config
 
-    fed = FedLoRAConfig(method="dp_lora", delta=DELTA, **sizes["fed"])
+    fed = FedLoRAConfig(method="dp_lora", delta=DELTA, **_fed(sizes))  # a bad --model PATH fails here, at planning
     c = centralised_config(fed)
-    return dict(sizes["fed"], n=c.n, m=c.m, local_steps=c.local_steps)
+    return dict(_fed(sizes), n=c.n, m=c.m, local_steps=c.local_steps)
 
 
 def _reference_units(sizes, seed: int) -> dict[str, Unit]:
-    fed = sizes["fed"]
+    fed = _fed(sizes)
     probe = unit(linear_probe_unit, train_examples=fed["train_examples"], test_examples=fed["test_examples"],
-                 max_length=64, label="MiniLM linear probe", cost=30)
+                 max_length=64, label="MiniLM linear probe", cost=30, **_encoder(sizes))
     central = {f"central/seed={s}": unit(federated_lora, config=dict(method="dp_lora", epsilon=None, delta=DELTA,
                                                                      **_central_config(sizes)),
                                          seeds=[s], label=f"MiniLM centralised LoRA seed={s}", cost=20)
@@ -462,7 +481,7 @@ def regime_config(sizes) -> dict:
     ησ_eff = η·zC/b, equals σ* = 1/√r, so z = σ*·b/(ηC) (a noise level, not an (ε, δ) budget)."""
     from fedtheory.simulators.la_lora.federated_lora import FedLoRAConfig
 
-    fed, eta = sizes["fed"], sizes["sigma_star"]["lr"]
+    fed, eta = _fed(sizes), sizes["sigma_star"]["lr"]
     r = FedLoRAConfig(**fed).r
     z = float(crossover_sigma(r)) * fed["batch_size"] / (eta * CLIP)
     return dict(fed, optimizer="sgd", lr=eta, noise_multiplier=z)
@@ -596,7 +615,7 @@ def personalized_lora(config: dict, lams: list[float], seeds: list[int], device:
 
 
 def _pers_units(sizes, seed: int) -> dict[str, Unit]:
-    return {f"f={f}/seed={s}": unit(personalized_lora, config=dict(f=f, **sizes["pers"]), lams=sizes["lams"],
+    return {f"f={f}/seed={s}": unit(personalized_lora, config=dict(f=f, **_pers(sizes)), lams=sizes["lams"],
                                     seeds=[s], label=f"Algorithm 1 on MiniLM f={f} seed={s}", cost=90)
             for f in sizes["fs"] for s in _seeds(sizes, seed, "pers_seeds")}
 
