@@ -188,7 +188,7 @@ def _table(private, non_private) -> dict:
 
 
 def test_accuracy_vacuous_when_every_private_method_stays_at_the_majority_class():
-    # non-private LoRA at 0.90 is far above the majority 0.65, but at ε = 3 and 8 every method predicts
+    # non-private LoRA at 0.90 is far above the majority 0.65, but at ε = 8 every method predicts
     # the majority class: no private level can order the methods
     table = _table({1.0: "majority", 3.0: "majority"}, 0.90)
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
@@ -197,7 +197,7 @@ def test_accuracy_vacuous_when_every_private_method_stays_at_the_majority_class(
     assert f.facts["majority"] == pytest.approx(MAJORITY)
     assert f.facts["p_non_private_at_most_majority"] < 0.05
     assert f.facts["informative_eps"] == []
-    assert f.facts["eps=3"]["dp_lora"]["mean"] == pytest.approx(MAJORITY)
+    assert f.facts["eps=8"]["dp_lora"]["mean"] == pytest.approx(MAJORITY)
     assert "At every private level every method stays at the majority class" in f.message
     assert "Non-private LoRA 0.900 [" in f.message and f"vs majority {MAJORITY:.3f}" in f.message
     assert "centralised LoRA 0.900, linear probe 0.750" in f.message
@@ -206,6 +206,7 @@ def test_accuracy_vacuous_when_every_private_method_stays_at_the_majority_class(
     b = QUICK["fed"]["batch_size"]
     assert f.facts["eps=8"]["sigma_eff"][0] == pytest.approx(0.5 / b) and f.facts["eps=8"]["step_noise"] is None
     assert f"ε = 8: σ 0.50, σ_eff = σC/b {0.5 / b:.3f}" in f.message and "(σ* = 1/√r = 0.500)" in f.message
+    assert "sigma*" not in f.facts  # the regime runs at the full budget only
 
 
 def test_accuracy_vacuous_when_even_non_private_lora_stays_at_the_majority_class():
@@ -225,29 +226,31 @@ def test_accuracy_agrees_when_methods_beat_the_majority_in_the_paper_order():
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.AGREES, f.message
-    assert f.facts["informative_eps"] == [3.0, 8.0]  # the quick budget's private levels
+    assert f.facts["informative_eps"] == [8.0]  # the quick budget's private level
     assert f.facts["reversals"] == []
-    assert f.facts["eps=3"]["la_lora"]["mean"] == pytest.approx(0.86)
-    assert f.facts["eps=3"]["la_lora"]["per_seed"] == pytest.approx([0.86] * QUICK["seeds"])
+    assert f.facts["eps=8"]["la_lora"]["mean"] == pytest.approx(0.86)
+    assert f.facts["eps=8"]["la_lora"]["per_seed"] == pytest.approx([0.86] * QUICK["seeds"])
     top = 0.01 * (QUICK["seeds"] - 1)  # the synthetic σ grows by 0.01 per seed
-    assert f.facts["eps=3"]["noise_multiplier"] == pytest.approx([0.9, 0.9 + top])
     assert f.facts["eps=8"]["noise_multiplier"] == pytest.approx([0.5, 0.5 + top])
-    assert "Private levels where some method beats the majority class: ε = 3, ε = 8" in f.message
-    assert "eps=3: LA-LoRA > RoLoRA > FFA-LoRA > DP-LoRA" in f.message
-    assert "eps=3: DP-LoRA 0.770, FFA-LoRA 0.800, RoLoRA 0.830, LA-LoRA 0.860" in f.message
+    assert "Private levels where some method beats the majority class: ε = 8" in f.message
+    assert "eps=8: LA-LoRA > RoLoRA > FFA-LoRA > DP-LoRA" in f.message
+    assert "eps=8: DP-LoRA 0.770, FFA-LoRA 0.800, RoLoRA 0.830, LA-LoRA 0.860" in f.message
     assert f"{QUICK['seeds']} seeds, common random numbers" in f.message and "optimistic" not in f.message
+
+
+REGIME = {"sigma_star": fm.SIZES["full"]["sigma_star"] | {"methods": ("dp_lora", "la_lora")}}
 
 
 def test_the_regime_at_sigma_star_is_reported_and_a_reversal_there_disagrees():
     # every ε level stays at the majority class; at ησ_eff = σ* LA-LoRA is 15 points below DP-LoRA
     table = _table({1.0: "majority", 3.0: "majority"}, 0.90)
     table |= {("la_lora", "sigma*"): 0.70, ("dp_lora", "sigma*"): 0.85}
-    claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
+    claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(**REGIME), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES, f.message
     assert f.facts["reversals"] == ["LA-LoRA < DP-LoRA at σ*"]
     reg = f.facts["sigma*"]
-    cfg = fm.regime_config(QUICK)
+    cfg = fm.regime_config(_sizes(**REGIME))
     # the per-step noise of the regime is σ* by construction: η·zC/b = σ*
     assert cfg["lr"] * cfg["noise_multiplier"] * fm.CLIP / QUICK["fed"]["batch_size"] == pytest.approx(1 / np.sqrt(8))
     assert reg["step_noise"] == pytest.approx(1 / np.sqrt(8)) and reg["noise_multiplier"] == pytest.approx(cfg["noise_multiplier"])
@@ -257,7 +260,7 @@ def test_the_regime_at_sigma_star_is_reported_and_a_reversal_there_disagrees():
 
 def test_the_regime_at_sigma_star_at_the_majority_class_leaves_the_verdict_vacuous():
     table = _table({1.0: "majority", 3.0: "majority"}, 0.90)  # the regime's runs default to the majority class
-    claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
+    claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(**REGIME), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.VACUOUS
     assert "untestable there too" in f.message
@@ -269,21 +272,27 @@ def test_accuracy_agrees_when_methods_tie():
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.AGREES, f.message
-    assert f.facts["informative_eps"] == [3.0, 8.0] and f.facts["reversals"] == []
+    assert f.facts["informative_eps"] == [8.0] and f.facts["reversals"] == []
 
 
 def test_accuracy_disagrees_on_a_clear_reversal():
-    # ε = 3: LA-LoRA at 0.70, the others at 0.85 (15 points, ~7 standard errors): LA < Ro is a significant
-    # reversal; ε = 8 stays at the majority class and is left out
-    eps3 = {"la_lora": 0.70, "rolora": 0.85, "ffa_lora": 0.85, "dp_lora": 0.85}
-    table = _table({1.0: "majority", 3.0: eps3, 8.0: "majority"}, 0.90)
+    # ε = 8: LA-LoRA at 0.70, the others at 0.85 (15 points, ~7 standard errors): LA < Ro is a significant
+    # reversal; at the full budget's ε = 3, left at the majority class, nothing is tested
+    eps8 = {"la_lora": 0.70, "rolora": 0.85, "ffa_lora": 0.85, "dp_lora": 0.85}
+    table = _table({1.0: "majority", 3.0: "majority", 8.0: eps8}, 0.90)
     claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(), _accuracy_units(np.random.default_rng(11), table))
     f = claim.judge(data)
     assert f.verdict == Verdict.DISAGREES
-    assert f.facts["informative_eps"] == [3.0]
-    assert f.facts["reversals"] == ["LA-LoRA < RoLoRA at ε = 3"]
-    assert "Private levels where some method beats the majority class: ε = 3; 1 significant reversals" in f.message
-    assert "LA-LoRA < RoLoRA at ε = 3" in f.message
+    assert f.facts["informative_eps"] == [8.0]
+    assert f.facts["reversals"] == ["LA-LoRA < RoLoRA at ε = 8"]
+    assert "Private levels where some method beats the majority class: ε = 8; 1 significant reversals" in f.message
+    assert "LA-LoRA < RoLoRA at ε = 8" in f.message
+    # the full budget's levels: ε = 3 and 1 at the majority class are left out there too
+    claim, data = _data("full-model.accuracy_vs_epsilon", _sizes(epsilons=(1.0, 3.0, 8.0, None)),
+                        _accuracy_units(np.random.default_rng(11), table))
+    f = claim.judge(data)
+    assert f.verdict == Verdict.DISAGREES and f.facts["informative_eps"] == [8.0]
+    assert f.facts["eps=1"]["noise_multiplier"][0] > f.facts["eps=3"]["noise_multiplier"][1]
 
 
 # =========================================================================== references
@@ -334,7 +343,8 @@ def test_references_disagree_when_the_probe_is_better():
 
 
 # =========================================================================== coupling
-COUPLING_SIZES = {"seeds": 3, "fed": {**QUICK["fed"], "rounds": 8}}  # late window: the last 8 // 4 = 2 rounds
+COUPLING_SIZES = {"seeds": 3, "fed": {**QUICK["fed"], "rounds": 8},  # late window: the last 8 // 4 = 2 rounds
+                  "coupling_eps": 3.0}
 
 
 def _coupling_units(rng, curve, noise=0.01):
