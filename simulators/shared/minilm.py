@@ -285,7 +285,8 @@ def prefix_features(model, start: int, train_examples: int, test_examples: int, 
         while len(_PREFIX) >= PREFIX_CACHES:  # the least recently used goes: one is up to 5,000 × L × 384 floats
             _PREFIX.pop(next(iter(_PREFIX)))
         n, d = tok["labels"].size, bert.config.hidden_size
-        cache = {"hidden": torch.zeros(n, max_length, d, device=device),  # pages are touched as chunks fill
+        # uninitialised: the operating system maps a page only when a chunk is written (rows are read only once written)
+        cache = {"hidden": torch.empty(n, max_length, d, device=device),
                  "mask": torch.as_tensor(tok["attention_mask"], device=device),
                  "labels": torch.as_tensor(tok["labels"], device=device),
                  "done": torch.zeros(n, dtype=torch.bool), "pool": None}
