@@ -411,7 +411,7 @@ def test_coupling_reads_only_the_late_rounds():
 
 
 # =========================================================================== personalization
-PERS_SIZES = {"pers_seeds": 3}
+PERS_SIZES = {"pers_seeds": 3, "fs": (0, 2)}  # the λ* targets below are for f = 0 and 2
 PDIM, M = 8, QUICK["pers"]["m"]  # √(Pdim/m) = √(8/32) = 0.5
 
 
