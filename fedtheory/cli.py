@@ -1,4 +1,4 @@
-"""The ``fedtheory`` command (data / list / validate / report / lambda-star) and the composition root.
+"""The ``fedtheory`` command (data / list / validate / falsify / report / lambda-star) and the composition root.
 
 Thin: it parses, registers the claims (:func:`load_claims`: the papers' modules and every
 ``fedtheory.claims`` entry point of installed packages), calls the harness and prints. ``--help``,
@@ -72,6 +72,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="the full-model checks on this local transformers checkpoint directory of a BERT/RoBERTa-"
                         "style encoder instead of MiniLM (LoRA targets, layers and hidden size from its config)")
 
+    fz = sub.add_parser("falsify", help="search a claim's region for a confirmed, shrunk counterexample",
+                        description="Search the region where a claim's assumptions hold (hypothesis, steered "
+                                    "toward the worst score) for a point where the statement fails; a candidate "
+                                    "counts only after fresh seeds confirm it; the failing point is shrunk.")
+    fz.add_argument("claim", nargs="?", help="claim id (omit to list the claims that have a search space)")
+    fz.add_argument("--examples", type=int, default=200, help="points to generate at most (default 200)")
+    fz.add_argument("--seconds", type=float, default=90.0, help="measuring time at most (default 90)")
+    fz.add_argument("--seed", type=int, default=0, help="seed of the draws and of the measurements (default 0)")
+    fz.add_argument("--at", default=None, metavar="JSON",
+                    help="measure this one point (a JSON object, as printed by a search) instead of searching")
+    fz.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    fz.add_argument("--out", default="figures", help="output folder (results store, figures, REPORT.md)")
+    fz.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     r = sub.add_parser("report", help="rewrite REPORT.md from the results store")
     r.add_argument("--out", default="figures")
     r.add_argument("--readme", default=None, metavar="README.md",
@@ -123,6 +137,36 @@ def _lambda_star(args) -> int:
     return 0
 
 
+def _falsify(args) -> int:
+    """``fedtheory falsify``: list, search, or measure one point."""
+    import json
+
+    from fedtheory.validation.harness.claims import CLAIMS
+    from fedtheory.validation.harness.runner import falsify, falsify_at
+
+    if args.claim is None:
+        for c in CLAIMS.values():
+            if c.search is not None:
+                print(f"{c.id:55s} {c.search.what}")
+        return 0
+    if args.at is not None:
+        try:
+            point = json.loads(args.at)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--at must be a JSON object, got {args.at!r} ({exc})") from None
+        if not isinstance(point, dict):
+            raise ValueError(f"--at must be a JSON object, got {args.at!r}")
+        row = falsify_at(args.claim, point, seed=args.seed, device=args.device)
+        print(json.dumps(row, indent=2))
+        return 1 if row["violated"] else 0
+    record = falsify(args.claim, examples=args.examples, seconds=args.seconds, seed=args.seed, out=args.out,
+                     device=args.device, progress=not args.no_progress)
+    print(record.summary())
+    print(f"figure: {record.figure}")
+    print(f"report: {args.out}/REPORT.md")
+    return 1 if record.found else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["data"]:  # the data layer owns its arguments
@@ -152,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             print(report(args.out, readme=args.readme))
             return 0
+        if args.command == "falsify":
+            return _falsify(args)
         selectors = list(args.selectors)
         if args.full_model and "full-model" not in selectors:
             selectors.append("full-model")

@@ -12,7 +12,9 @@ three small functions and its sizes:
   (``data.sizes``) to a verdict, the facts it rests on and a message rendered from those facts;
 - ``draw(data, finding) -> [Figure]``: the figures, made from the same data;
 - ``formulas``: the closed forms of :mod:`fedtheory.theory` the verdict rests on; their provenance
-  tags (published / derived / reconstructed) and sources go into every record and the report.
+  tags (published / derived / reconstructed) and sources go into every record and the report;
+- ``search`` (optional): the region where the statement's assumptions hold and a cheap measurement
+  at one point (:class:`~fedtheory.validation.harness.falsify.Search`), for ``fedtheory falsify``.
 
 The judge never runs a simulator and the units never judge, so a claim is tested by feeding its
 judge synthetic arrays with known answers.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fedtheory.validation.harness.budgets import Budget, Sizes, sizes_for
+from fedtheory.validation.harness.falsify import Search
 from fedtheory.validation.harness.records import Finding
 from fedtheory.validation.harness.units import Unit
 
@@ -66,6 +69,7 @@ class Claim:
     judge: Callable[[ClaimData], Finding]
     draw: Callable[[ClaimData, Finding], Sequence] = _no_figures
     formulas: tuple[Callable, ...] = ()
+    search: Search | None = None
 
     @property
     def paper(self) -> str:

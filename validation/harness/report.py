@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from fedtheory.validation.harness.claims import CLAIMS
+from fedtheory.validation.harness.falsify import Falsification
 from fedtheory.validation.harness.records import ClaimResult, Verdict
 
 _BADGE = {
@@ -51,15 +53,23 @@ def _rests_on(r: ClaimResult) -> str:
     return ", ".join(f"**{t}**" if t == "reconstructed" else t for t in tags)
 
 
-def verdict_table(results: list[ClaimResult]) -> str:
+def _verdict(r: ClaimResult, search: Falsification | None) -> str:
+    """The badge; a confirmed counterexample of ``fedtheory falsify`` overrides what the grid found."""
+    if search is not None and search.found:
+        return f"❌ counterexample (grid: {_BADGE[r.verdict]})"
+    return _BADGE[r.verdict]
+
+
+def verdict_table(results: list[ClaimResult], searches: Mapping[str, Falsification] | None = None) -> str:
     """The Markdown verdict table (the README includes it verbatim, between the two markers)."""
+    searches = searches or {}
     lines = [TABLE_BEGIN, "", "| claim | statement | verdict | rests on | budget | seeds | commit |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
         claim = CLAIMS.get(r.claim_id)
         title = claim.title if claim is not None else ""
-        lines.append(f"| `{r.claim_id}` | {title} | {_BADGE[r.verdict]} | {_rests_on(r)} | {r.budget} | "
-                     f"{_seeds(r.seeds)} | {r.git_hash or '-'} |")
+        lines.append(f"| `{r.claim_id}` | {title} | {_verdict(r, searches.get(r.claim_id))} | {_rests_on(r)} | "
+                     f"{r.budget} | {_seeds(r.seeds)} | {r.git_hash or '-'} |")
     return "\n".join(lines + ["", TABLE_END])
 
 
@@ -70,33 +80,46 @@ def table_in(text: str) -> str | None:
     return text[text.index(TABLE_BEGIN): text.index(TABLE_END) + len(TABLE_END)]
 
 
-def update_readme(results: list[ClaimResult], readme: Path) -> Path:
+def update_readme(results: list[ClaimResult], readme: Path,
+                  searches: Mapping[str, Falsification] | None = None) -> Path:
     """Replace the verdict table between the markers of ``readme`` with the one of ``results``."""
     text = Path(readme).read_text()
     old = table_in(text)
     if old is None:
         raise ValueError(f"{readme} has no verdict-table markers ({TABLE_BEGIN!r} … {TABLE_END!r})")
-    Path(readme).write_text(text.replace(old, verdict_table(results)))
+    Path(readme).write_text(text.replace(old, verdict_table(results, searches)))
     return Path(readme)
 
 
-def write_report(results: list[ClaimResult], out_dir: Path) -> Path:
-    """Write ``out_dir/REPORT.md`` and return its path."""
+def _search_lines(f: Falsification, out_dir: Path) -> list[str]:
+    when = time.strftime("%Y-%m-%d", time.localtime(f.created))
+    lines = [f"**Search for a counterexample** (`fedtheory falsify`, seed {f.seed}, {f.examples} examples at most, "
+             f"{when}, {f.git_hash or 'no commit'}): {f.summary()}", ""]
+    if f.figure:
+        lines += [f"![falsify {f.name}]({os.path.relpath(f.figure, out_dir)})", ""]
+    return lines
+
+
+def write_report(results: list[ClaimResult], out_dir: Path,
+                 searches: Mapping[str, Falsification] | None = None) -> Path:
+    """Write ``out_dir/REPORT.md`` and return its path; ``searches``: each claim's latest ``fedtheory falsify``."""
     out_dir = Path(out_dir)
+    searches = searches or {}
     lines = [
         "# fedtheory validation report",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. Verdicts: agrees / disagrees (a prediction),"
         " bound-holds / bound-violated (an upper bound), qualitative (only the trend agrees or is claimed),"
-        " vacuous (a bound that says nothing here). A disagreement is a finding, not a software failure."
+        " vacuous (a bound that says nothing here); counterexample: `fedtheory falsify` found and confirmed a point"
+        " of the statement's region where it fails, whatever its grid found. A disagreement is a finding, not a software failure."
         " 'Rests on': the provenance of the closed forms a verdict uses (a **reconstructed** formula is our"
         " reading of a statement that could not be read).",
         "",
-        verdict_table(results),
+        verdict_table(results, searches),
     ]
     for r in results:
         claim = CLAIMS.get(r.claim_id)
-        lines += ["", f"## `{r.claim_id}` — {_BADGE[r.verdict]}", ""]
+        lines += ["", f"## `{r.claim_id}` — {_verdict(r, searches.get(r.claim_id))}", ""]
         if claim is not None:
             lines += [f"**{claim.title}.** {claim.statement}", ""]
         lines += [r.message, ""]
@@ -115,6 +138,12 @@ def write_report(results: list[ClaimResult], out_dir: Path) -> Path:
             lines.append("")
         for fig in ([r.figure] if r.figure else []) + list(r.extra_figures):
             lines += [f"![{r.claim_id}]({os.path.relpath(fig, out_dir)})", ""]
+        if r.claim_id in searches:
+            lines += _search_lines(searches[r.claim_id], out_dir)
+    for cid in sorted(set(searches) - {r.claim_id for r in results}):  # searched, its grid not run here
+        f = searches[cid]
+        lines += ["", f"## `{cid}` — {'❌ counterexample' if f.found else 'searched'} (grid not run: "
+                  f"`fedtheory validate {cid}`)", ""] + _search_lines(f, out_dir)
     path = out_dir / "REPORT.md"
     path.write_text("\n".join(lines) + "\n")
     return path

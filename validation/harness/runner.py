@@ -26,7 +26,7 @@ from fedtheory.validation.harness.report import update_readme, write_report
 from fedtheory.validation.harness.store import ResultsStore
 from fedtheory.validation.harness.units import Unit, topological
 
-__all__ = ["STORE_NAME", "UnitFailed", "run_units", "validate", "report"]
+__all__ = ["STORE_NAME", "UnitFailed", "run_units", "validate", "report", "falsify", "falsify_at"]
 
 STORE_NAME = "results.sqlite"
 
@@ -143,7 +143,7 @@ def validate(
             result = _record(c, data, plan, computed, out, commit, store)
             store.put_result(result)
             results.append(result)
-        write_report(store.results(), out)
+        write_report(store.results(), out, store.falsifications())
     return results
 
 
@@ -151,7 +151,98 @@ def report(out: str | Path = "figures", readme: str | Path | None = None) -> Pat
     """Rewrite the report from the store without running anything; with ``readme``, its verdict table too."""
     out = Path(out)
     with ResultsStore(out / STORE_NAME, write=False) as store:
-        results = store.results()
+        results, searches = store.results(), store.falsifications()
     if readme is not None:
-        update_readme(results, Path(readme))
-    return write_report(results, out)
+        update_readme(results, Path(readme), searches)
+    return write_report(results, out, searches)
+
+
+def falsify(
+    claim_id: str,
+    *,
+    examples: int = 200,
+    seconds: float = 100.0,
+    seed: int = 0,
+    out: str | Path = "figures",
+    device: str = "cpu",
+    progress: bool = True,
+    level: float | None = None,
+    max_confirmations: int | None = None,
+):
+    """Search a claim's region for a confirmed, shrunk counterexample (:mod:`~fedtheory.validation.harness.falsify`).
+
+    Every measured point is a unit in ``out/results.sqlite`` (an interrupted search resumes; the same
+    ``seed`` replays the same search); the record and its figure (``out/<paper>/falsify_<name>.png``) join
+    the claim's entry in the report.
+    """
+    from fedtheory.validation.harness import falsify as fz
+    from fedtheory.validation.harness import figures
+    from fedtheory.validation.harness.claims import CLAIMS
+    from fedtheory.validation.harness.units import unit
+
+    claim = CLAIMS.get(claim_id)
+    if claim is None or claim.search is None:
+        searchable = sorted(c.id for c in CLAIMS.values() if c.search is not None)
+        what = "no claim" if claim is None else "no search space for claim"
+        raise ValueError(f"{what} {claim_id!r}; the claims with a search space are: {', '.join(searchable)}")
+    search = claim.search
+    out = Path(out)
+    commit = git_hash()
+    with ResultsStore(out / STORE_NAME) as store, make_executor("serial") as ex:
+        dev = ex.resolve_device(device)
+
+        def evaluate(point: dict, seeds: list[int]):
+            u = unit(search.measure, point=point, seeds=seeds, label=f"{claim_id} point",
+                     cost=search.cost).on(dev)
+            if not store.has(u.key):
+                run_units([u], store, ex, progress=False)
+            return store.get(u.key)
+
+        kw = {k: v for k, v in (("level", level), ("max_confirmations", max_confirmations)) if v is not None}
+        record = fz.run_search(search, evaluate, name=claim_id, examples=examples, seconds=seconds, seed=seed,
+                               progress=progress, reproduce=lambda p: _reproduce(claim_id, p, seed), **kw)
+        record.git_hash = commit
+        tail = claim_id.split(".", 1)[1] if "." in claim_id else claim_id
+        record.figure = figures.save(fz.draw_search(record), out / claim.paper / f"falsify_{tail}",
+                                     {"index": [e["index"] for e in record.evaluations],
+                                      "score": [e["value"] for e in record.evaluations],
+                                      "lo": [e["lo"] for e in record.evaluations]},
+                                     {"claim": claim_id, "examples": examples, "seconds": seconds, "seed": seed})
+        store.put_falsification(claim_id, record)
+        write_report(store.results(), out, store.falsifications())
+    return record
+
+
+def _reproduce(claim_id: str, point: dict, seed: int) -> str:
+    import json
+
+    return f"fedtheory falsify {claim_id} --seed {seed} --at '{json.dumps(point, sort_keys=True)}'"
+
+
+def falsify_at(claim_id: str, point: dict, *, seed: int = 0, device: str = "cpu",
+               level: float | None = None, max_confirmations: int | None = None) -> dict:
+    """Measure one point of a claim's search as the search does (its seeds, then the fresh confirmation seeds)."""
+    from fedtheory.validation.harness import falsify as fz
+    from fedtheory.validation.harness.claims import CLAIMS
+    from fedtheory.validation.harness.units import execute, unit
+
+    claim = CLAIMS.get(claim_id)
+    if claim is None or claim.search is None:
+        raise ValueError(f"no search space for claim {claim_id!r}")
+    search = claim.search
+    level = fz.LEVEL if level is None else level
+    k = fz.MAX_CONFIRMATIONS if max_confirmations is None else max_confirmations
+    dev = make_executor("serial").resolve_device(device)
+
+    def score(seeds, lvl):
+        return search.score(execute(unit(search.measure, point=point, seeds=seeds).on(dev)), point, lvl)
+
+    s = score(list(range(seed, seed + search.seeds)), level)
+    row = {"point": point, "value": s.value, "lo": s.lo, "hi": s.hi, "level": level}
+    if not search.deterministic:
+        c = score(list(range(10**6 + seed, 10**6 + seed + search.confirm_seeds)), level / k)
+        row["confirm"] = {"value": c.value, "lo": c.lo, "hi": c.hi, "level": level / k, "seeds": search.confirm_seeds}
+        row["violated"] = c.lo > 1
+    else:
+        row["violated"] = s.value > 1 + search.rtol
+    return row

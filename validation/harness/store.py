@@ -3,7 +3,8 @@
 A unit's payload is a dict of numpy arrays stored with ``np.savez`` (no pickle), beside the JSON of
 what its key hashes (:attr:`fedtheory.validation.harness.units.Unit.spec`), the seconds it took and the peak
 resident memory of its process while it ran (:class:`~fedtheory.validation.harness.executors.UnitCost`). Claim records
-(:class:`~fedtheory.validation.harness.records.ClaimResult`) are stored by claim id. Every write is its own
+(:class:`~fedtheory.validation.harness.records.ClaimResult`) are stored by claim id, and so is each claim's latest
+search for a counterexample (:class:`~fedtheory.validation.harness.falsify.Falsification`). Every write is its own
 transaction, so Ctrl-C or ``kill -9`` leaves exactly the units that finished.
 
 Only one process writes a store at a time: a writer holds an exclusive lock on ``<store>.lock``
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fedtheory.validation.harness.falsify import Falsification
 from fedtheory.validation.harness.records import ClaimResult
 
 __all__ = ["ResultsStore", "StoreError", "FORMAT", "SCHEMA"]
@@ -42,6 +44,7 @@ CREATE TABLE IF NOT EXISTS units (
     peak_rss INTEGER
 );
 CREATE TABLE IF NOT EXISTS results (claim_id TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS falsifications (claim_id TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL);
 """
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -138,6 +141,9 @@ class ResultsStore:
         if "peak_rss" not in columns and write:  # stores written before memory was recorded: unknown (NULL)
             with self._con:
                 self._con.execute("ALTER TABLE units ADD COLUMN peak_rss INTEGER")
+        if "falsifications" not in tables and write:  # stores written before `fedtheory falsify`
+            with self._con:
+                self._con.executescript(_TABLES)
 
     def close(self) -> None:
         self._con.close()
@@ -194,3 +200,17 @@ class ResultsStore:
     def results(self) -> list[ClaimResult]:
         rows = self._con.execute("SELECT record FROM results ORDER BY claim_id").fetchall()
         return [ClaimResult.from_json(r[0]) for r in rows]
+
+    # searches for counterexamples (`fedtheory falsify`) ---------------------
+    def put_falsification(self, claim_id: str, record: Falsification) -> None:
+        with self._con:
+            self._con.execute("INSERT OR REPLACE INTO falsifications VALUES (?, ?, ?)",
+                              (claim_id, record.to_json(), record.created))
+
+    def falsifications(self) -> dict[str, Falsification]:
+        """The latest search of each claim, by claim id (none for a store from before `fedtheory falsify`)."""
+        try:
+            rows = self._con.execute("SELECT claim_id, record FROM falsifications ORDER BY claim_id").fetchall()
+        except sqlite3.OperationalError:  # a read-only open of an older store
+            return {}
+        return {k: Falsification.from_json(r) for k, r in rows}

@@ -25,6 +25,7 @@ from fedtheory.theory import (
 from fedtheory.validation.harness import figures as fig
 from fedtheory.validation.harness import stats
 from fedtheory.validation.harness.claims import Claim, register
+from fedtheory.validation.harness.falsify import Search
 from fedtheory.validation.harness.figures import Figure
 from fedtheory.validation.harness.records import Finding, Verdict
 from fedtheory.validation.harness.units import Unit, unit
@@ -348,6 +349,62 @@ def _bound_draw(data, finding: Finding) -> list[Figure]:
     return [Figure("mean_bound_ratio", fig_, table, {"settings": BOUND_SETTINGS, **DEFAULTS})]
 
 
+# --------------------------------------------------------------------------- claim 3: its search (`fedtheory falsify`)
+SEARCH_ATTACKS = ("sign_flipping", "alie", "ipm", "mimic", "optimal_alie")
+SEARCH_RULES = ("nnm+trimmed_mean", "trimmed_mean", "median", "krum", "nnm+median")
+SEARCH_LAMS = 101
+
+
+def _bound_space():
+    """The bound's region: any n, f < n/2 (n > 2f + 2 for Krum), m, d, σ > 0, σ_h ≥ 0, attack and rule."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def point(draw):
+        rule = draw(st.sampled_from(SEARCH_RULES))
+        n = draw(st.integers(5, 120))
+        f = draw(st.integers(1, (n - 3) // 2 if rule.endswith("krum") else (n - 1) // 2))
+        return dict(n=n, f=f, rule=rule, attack=draw(st.sampled_from(SEARCH_ATTACKS)),
+                    kappa=draw(st.sampled_from(("published", "lower_bound"))),
+                    m=draw(st.integers(1, 100)), d=draw(st.integers(1, 4)),
+                    sigma=draw(st.floats(0.1, 30.0)), sigma_h=draw(st.floats(0.0, 10.0)))
+
+    return point()
+
+
+def measure_bound_point(point: dict, seeds: list[int], device: str = "cpu") -> dict[str, np.ndarray]:
+    """Per-seed client-averaged error coefficients ``coef`` (S, 3) at one point of the bound's region."""
+    cfg = dict(n=point["n"], f=point["f"], m=point["m"], d=point["d"], sigma=point["sigma"], sigma_h=point["sigma_h"],
+               mu=DEFAULTS["mu"], aggregator=point["rule"], attack=point["attack"],
+               attack_params=ATTACKS.get(point["attack"], {}))
+    return {"coef": measure_coefficients(cfg, seeds, device)["coef"][:, 0]}
+
+
+def bound_point_score(arrays, point: dict, level: float):
+    r"""max over λ of measured MSE / bound (tightest γ), with the one-sided limits of a simultaneous band.
+
+    The band is the Hotelling/Scheffé band of the per-seed quadratic in λ at two-sided level 1 − 2α, so
+    its lower edge is a one-sided 1 − α limit at every λ at once: ``lo > 1`` rejects "the bound holds at
+    every λ" at level α.
+    """
+    from fedtheory.validation.harness.falsify import Score
+
+    lam = np.linspace(0, 1, SEARCH_LAMS)
+    mean, lo, hi = stats.simultaneous_band(_curves(arrays["coef"], lam), n_coef=3, level=1 - 2 * level)
+    n, f, m, d = point["n"], point["f"], point["m"], point["d"]
+    kappa = kappa_of(point["rule"], n, f) if point["kappa"] == "published" else kappa_lower_bound(n, f)
+    het = expected_heterogeneity(sigma_h2=point["sigma_h"] ** 2 * d, n=n, f=f)
+    bound = personalized_mse_bound(lam, sigma2=point["sigma"] ** 2 * d, m=m, n=n, f=f, kappa=kappa, bias2=het,
+                                   spread2=het, gamma=None)
+    return Score(float(np.max(mean / bound)), float(np.max(lo / bound)), float(np.max(hi / bound)))
+
+
+BOUND_SEARCH = Search(
+    space=_bound_space, measure=measure_bound_point, score=bound_point_score,
+    what="max over λ of measured MSE / bound (tightest γ)", seeds=50, confirm_seeds=200,
+    label=lambda p: f"κ {p['kappa']}", cost=0.05)
+
+
 register(Claim(
     "byzantine.mean.bound_holds",
     "The MSE upper bound holds",
@@ -355,6 +412,7 @@ register(Claim(
     "(γ = 1, whose minimizer is λ*, and the tightest γ). Checked with κ published for NNM∘trimmed mean and "
     "with the lower bound κ = f/(n−2f).",
     SIZES, _bound_units, _bound_judge, _bound_draw, formulas=(expected_heterogeneity, personalized_mse_bound, kappa_of, kappa_lower_bound),
+    search=BOUND_SEARCH,
 ))
 
 
