@@ -135,3 +135,19 @@ def test_a_confirmed_counterexample_overrides_the_grid_verdict_in_the_report(tmp
     assert "✅ bound-holds |" in verdict_table([r], {})
     text = write_report([r], tmp_path, {r.claim_id: f}).read_text()
     assert "confirmed counterexample at n=5" in text and "Reproduce: fedtheory falsify" in text
+
+
+def test_the_readmes_example_runs_as_printed():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b.split("\n", 1)[1] for b in text.split("```python")[1:] if "fedtheory.testing import" in b)
+    namespace: dict = {}
+    exec(compile(block.split("```")[0], "README.md", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert len(tests) == 1
+    tests[0]()  # the bound is exact: no counterexample
+    # and halving it gives the counterexample the README names
+    with pytest.raises(AssertionError, match="m=1, sigma=1"):
+        assert_bound_holds(namespace["mse_of_mean"], lambda p: 0.5 * p["sigma"] ** 2 / p["m"],
+                           {"m": st.integers(1, 200), "sigma": st.floats(0.1, 10.0)}, seeds=30, examples=100)
