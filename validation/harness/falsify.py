@@ -152,8 +152,8 @@ class Falsification:
         tail = (f" Worst {self.what} found {worst['value']:.4g} at {_point_text(worst['point'])}." if worst else "")
         if len(self.worst_by_label) > 1:
             tail += " Worst per " + "; ".join(f"{k}: {v['value']:.4g}" for k, v in sorted(self.worst_by_label.items())) + "."
-        test = ("deterministic measurement: a violation is a score above 1 + "
-                f"{self.rtol:g}" if self.deterministic else
+        test = ("deterministic measurement: a violation is a score above 1"
+                + (f" + {self.rtol:g}" if self.rtol else "") if self.deterministic else
                 f"each candidate re-measured with fresh seeds, one-sided at α/K = {self.level:g}/{self.max_confirmations}"
                 f" (family-wise ≤ {self.level:g}; {self.confirmations} confirmations used)")
         return (f"{head}.{tail} {self.points} points in {self.seconds:.1f} s ({test})."

@@ -35,6 +35,7 @@ from fedtheory.theory.proxy_tuning import (
     step_bound_derived,
 )
 from fedtheory.validation.harness.claims import Claim, register
+from fedtheory.validation.harness.falsify import Search
 from fedtheory.validation.harness.figures import Figure
 from fedtheory.validation.harness.records import Finding, Verdict
 from fedtheory.validation.harness.units import Unit, unit
@@ -262,6 +263,48 @@ def _rate_draw(data, finding: Finding) -> list[Figure]:
     return [Figure("theorem1_rate", fig_, None, {"settings": SETTINGS})]
 
 
+# --------------------------------------------------------------------------- Theorem 1: its search (`fedtheory falsify`)
+def _theorem1_space():
+    """Convex quadratics and their proxies (the kinds of :func:`~fedtheory.simulators.fedpft.proxy_gd.run_proxy_gd`):
+    d ≤ 8, condition number ≤ 100, η = η·L₁ ∈ (0, 1], error size c, 60 steps; the seed draws the instance."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def point(draw):
+        proxy = draw(st.sampled_from(("proportional", "hessian", "shifted", "random")))
+        # Q′ = Q + cL₁P stays positive semidefinite for c ≥ 0 (P is PSD)
+        scale = draw(st.floats(0.0 if proxy == "hessian" else -0.9, 1.5))
+        return dict(proxy=proxy, scale=scale, eta_factor=draw(st.floats(0.01, 1.0)),
+                    condition=draw(st.floats(1.0, 100.0)), dim=draw(st.integers(1, 8)), seed=draw(st.integers(0, 2**20)))
+
+    return point()
+
+
+def theorem1_at(point: dict, seeds: list[int] | None = None, device: str = "cpu") -> dict[str, np.ndarray]:
+    """One instance's 60 GD steps: the gap f(x⁽ᵏ⁾) − f*, the bound (11), and whether (9) (at every step so far)
+    and (10) hold at each k."""
+    cfg = ProxyGDConfig(dim=point["dim"], instances=1, steps=60, eta_factor=point["eta_factor"],
+                        condition=point["condition"], proxy=point["proxy"], scale=point["scale"])
+    d = step_checks({k: v.numpy() for k, v in run_proxy_gd(cfg, [point["seed"]]).items()})
+    held = np.logical_and.accumulate(d["c9"], axis=-1) & (d["margin10"] >= 0)
+    return {"gap": d["next"].ravel(), "bound": d["bound11"].ravel(), "held": held.ravel()}
+
+
+def _theorem1_score(arrays, point: dict, level: float):
+    """max over the k where (9) and (10) hold of the gap over (11) plus the rounding allowance; 0 where they never do."""
+    from fedtheory.validation.harness.falsify import Score
+
+    gap, bound, held = arrays["gap"], arrays["bound"], arrays["held"].astype(bool)
+    if not held.any():
+        return Score(0.0, 0.0, 0.0)
+    v = float(np.max(gap[held] / (bound[held] + ROUNDING * EPS * (np.abs(gap[held]) + bound[held]))))
+    return Score(v, v, v)
+
+
+THEOREM1_SEARCH = Search(space=_theorem1_space, measure=theorem1_at, score=_theorem1_score,
+                         what="max over k with (9) ∧ (10) of gap / bound (11)", label=lambda p: p["proxy"], cost=0.02)
+
+
 register(Claim(
     "fedpft.theorem1_rate",
     "Theorem 1: under (9) and (10), f(x⁽ᵏ⁾) − f* ≤ ‖x⁽⁰⁾ − x*‖²/(2ηk)",
@@ -269,6 +312,7 @@ register(Claim(
     "and ηΣ‖δ⁽ⁱ⁾‖² ≤ Σ⟨δ⁽ⁱ⁾, x⁽ⁱ⁾ − x*⟩ (10) (arXiv 2404.11536, Theorem 1).",
     SIZES, _units, _rate_judge, _rate_draw,
     formulas=(gradient_error_condition, alignment_margin, proxy_rate_bound, alignment_margin_derived),
+    search=THEOREM1_SEARCH,
 ))
 
 
@@ -330,10 +374,69 @@ def _t2_draw(data, finding: Finding) -> list[Figure]:
     return [Figure("theorem2_linear", fig_, None, {"families": FAMILIES})]
 
 
+# --------------------------------------------------------------------------- Theorem 2: its search (`fedtheory falsify`)
+T2_RTOL = 1e-9  # as the grid's: float64 rounding of a few dozen products
+
+
+def _theorem2_space():
+    """Small instances: S ≤ 3 tokens, d ≤ 3, d_ff ≤ 6, the proxy keeping 1 ≤ k < d_ff neurons by saliency,
+    entries in [−2, 2] (the theorem assumes nothing more)."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def point(draw):
+        S, d, F = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(2, 6))
+
+        def matrix(rows, cols):
+            return draw(st.lists(st.lists(st.floats(-2.0, 2.0), min_size=cols, max_size=cols), min_size=rows,
+                                 max_size=rows))
+
+        return dict(keep=draw(st.integers(1, F - 1)), x=matrix(S, d), A=matrix(d, d), B=matrix(d, d), W1=matrix(d, F),
+                    W2=matrix(F, d), target=matrix(S, d))
+
+    return point()
+
+
+def theorem2_at(point: dict, seeds: list[int] | None = None, device: str = "cpu") -> dict[str, np.ndarray]:
+    """At one instance: the autograd gaps ``gap_A``, ``gap_B`` (squared spectral norms) and the printed bounds
+    ``printed_A``, ``printed_B`` of :func:`~fedtheory.theory.proxy_tuning.gradient_gap_bounds` (float64)."""
+    import torch
+
+    from fedtheory.simulators.fedpft.linear_transformer import _autograd
+    from fedtheory.theory.proxy_tuning import saliency
+
+    m = {k: np.asarray(point[k], dtype=float) for k in ("x", "A", "B", "W1", "W2", "target")}
+    order = np.argsort(-saliency(m["W1"].T, m["W2"].T), kind="stable")[: point["keep"]]
+    C, Cp = m["W1"] @ m["W2"], m["W1"][:, order] @ m["W2"][order]
+    t = {k: torch.as_tensor(v) for k, v in (("x", m["x"]), ("A", m["A"]), ("B", m["B"]), ("t", m["target"]))}
+    gA, gB = _autograd(t["x"], t["A"], t["B"], torch.as_tensor(C), t["t"])
+    gA_p, gB_p = _autograd(t["x"], t["A"], t["B"], torch.as_tensor(Cp), t["t"])
+    b = gradient_gap_bounds(m["x"], m["A"], m["B"], C, Cp, m["target"])
+    return {"gap_A": torch.linalg.matrix_norm(gA_p - gA, 2).square().numpy(),
+            "gap_B": torch.linalg.matrix_norm(gB_p - gB, 2).square().numpy(),
+            "printed_A": np.asarray(b["printed_A"]), "printed_B": np.asarray(b["printed_B"])}
+
+
+def _theorem2_score(arrays, point: dict, level: float):
+    """The larger of gap/printed bound for A and for B (a zero bound with a gap above rounding: 1e300)."""
+    from fedtheory.validation.harness.falsify import Score
+
+    ratios = []
+    for p in "AB":
+        gap, bound = float(arrays[f"gap_{p}"]), float(arrays[f"printed_{p}"])
+        ratios.append(gap / bound if bound > 0 else (0.0 if gap <= 1e-300 else 1e300))
+    v = max(ratios)
+    return Score(v, v, v)
+
+
+THEOREM2_SEARCH = Search(space=_theorem2_space, measure=theorem2_at, score=_theorem2_score,
+                         what="max(gap/printed bound) for ∂A, ∂B", rtol=T2_RTOL, cost=0.01)
+
+
 register(Claim(
     "fedpft.theorem2_linear",
     "Theorem 2: the proxy's gradient error ≤ K₁ε₁ + K₂ε₂ on the linear transformer",
     "For y = xAxᵀxBC and a proxy with C′, ‖∂loss′/∂A − ∂loss/∂A‖² ≤ K₁‖C − C′‖² + K₂‖y − y′‖² with K₁, K₂ of Eq. 32 "
     "(and for B with K₃, K₄) (arXiv 2404.11536, Theorem 2).",
-    SIZES, _t2_units, _t2_judge, _t2_draw, formulas=(gradient_gap_bounds,),
+    SIZES, _t2_units, _t2_judge, _t2_draw, formulas=(gradient_gap_bounds,), search=THEOREM2_SEARCH,
 ))
