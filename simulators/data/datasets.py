@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import bz2
+import contextlib
+import fcntl
 import gzip
 import importlib.util
 import lzma
@@ -156,6 +158,23 @@ def pooled(d: Dataset, side: int = 28, factor: int = 4) -> Dataset:
 
 def _check_name(name: str) -> None:
     check_choice("name", name, DATASETS)
+
+
+@contextlib.contextmanager
+def cache_lock(path: Path):
+    """Hold an exclusive lock on ``<path>.lock`` while the block runs.
+
+    Processes that would build the same cache file (pool or Ray workers on one machine) take turns: the
+    first builds it, the others wait and then find it, instead of all computing it at once.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def atomic_savez(path: Path, arrays: dict[str, np.ndarray], *, compress: bool = False) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fedtheory.simulators.data.datasets import DataUnavailableError, atomic_savez, cache_dir, load
+from fedtheory.simulators.data.datasets import DataUnavailableError, atomic_savez, cache_dir, cache_lock, load
 from fedtheory.theory._checks import check_scalar
 
 __all__ = ["MODEL_PACKAGE", "model_path", "offline", "load_encoder", "embed_texts", "dataset_embeddings"]
@@ -101,9 +101,10 @@ def dataset_embeddings(
         raise ValueError(f"dataset {name!r} is not a text dataset")
     key = hashlib.sha1(f"{name}|{MODEL_PACKAGE}|0.1.0|{max_length}|{len(data)}".encode()).hexdigest()[:12]
     path = cache_dir() / "embeddings" / f"{name}_minilm_{key}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return {"X": z["X"], "y": z["y"]}
-    X = embed_texts(list(data.X), max_length=max_length, device=device, progress=progress)
-    atomic_savez(path, {"X": X, "y": data.y})  # an interrupted run leaves no half-written cache
+    with cache_lock(path):  # workers that need it at once: one computes, the others read its file
+        if path.exists():
+            with np.load(path) as z:
+                return {"X": z["X"], "y": z["y"]}
+        X = embed_texts(list(data.X), max_length=max_length, device=device, progress=progress)
+        atomic_savez(path, {"X": X, "y": data.y})  # an interrupted run leaves no half-written cache
     return {"X": X, "y": data.y}

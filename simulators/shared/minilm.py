@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad_and_value, vmap
 
-from fedtheory.simulators.data.datasets import atomic_savez, cache_dir, load
-from fedtheory.simulators.data.text_features import model_path, offline
+from fedtheory.simulators.data.datasets import atomic_savez, cache_dir, cache_lock, load
+from fedtheory.simulators.data.text_features import MODEL_PACKAGE, model_path, offline
 from fedtheory.simulators.shared import seeding
 from fedtheory.simulators.shared.aggregators import make_aggregator
 
@@ -258,12 +258,33 @@ class TopModel(torch.nn.Module):
 
 #: Per-process cache of the frozen prefix's output, one per (start layer, max_length, device, encoder): the hidden
 #: states of every review, filled a chunk at a time as pools ask for them. A chunk is always the same
-#: PREFIX_CHUNK reviews of a split's pool order in one batch, so a review's features are bitwise the
-#: same whichever pools (units) the process served before, and the same as running the frozen layers
-#: every step. Every pool of every unit in a process shares it (pools are nested).
+#: PREFIX_CHUNK reviews of a split's pool order in one batch, computed with one thread, so a review's
+#: features are bitwise the same whichever pools (units) or process computed it, and the same as
+#: running the frozen layers every step. Every pool of every unit in a process shares it (pools are
+#: nested), and every process on the machine shares its chunks on disk (``<cache>/prefix/``; one
+#: process computes a missing chunk while the others wait for its file).
 _PREFIX: dict[tuple, dict] = {}
 PREFIX_CHUNK = 100
 PREFIX_CACHES = 3  # e.g. the full-model checks (layer 5, 64 tokens), FedSLR (layer 5, 32) and FedPFT (embeddings, 32)
+
+
+@contextlib.contextmanager
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _prefix_folder(encoder, start: int, max_length: int, device, hidden: int) -> Path:
+    """The disk cache of one prefix: its chunks, keyed by everything their bits depend on."""
+    import hashlib
+
+    text = f"{_tag(encoder) or MODEL_PACKAGE}|{start}|{max_length}|{torch.device(device).type}|{torch.__version__}|" \
+           f"{PREFIX_CHUNK}|{hidden}"
+    return cache_dir() / "prefix" / hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 @torch.no_grad()
@@ -291,16 +312,26 @@ def prefix_features(model, start: int, train_examples: int, test_examples: int, 
                  "labels": torch.as_tensor(tok["labels"], device=device),
                  "done": torch.zeros(n, dtype=torch.bool), "pool": None}
     _PREFIX[key] = cache  # most recently used last
-    for order, k in zip(_pool_order(max_length, encoder), (train_examples, test_examples)):
-        for c in range(0, k, PREFIX_CHUNK):
-            chunk = order[c : c + PREFIX_CHUNK]
-            if bool(cache["done"][chunk].all()):
-                continue
+    missing = [(split, c, order[c : c + PREFIX_CHUNK])
+               for split, order, k in zip(("train", "test"), _pool_order(max_length, encoder),
+                                          (train_examples, test_examples))
+               for c in range(0, k, PREFIX_CHUNK) if not bool(cache["done"][order[c : c + PREFIX_CHUNK]].all())]
+    folder = _prefix_folder(encoder, start, max_length, device, cache["hidden"].shape[-1]) if start > 0 else None
+    with cache_lock(folder / "chunks") if missing and folder else contextlib.nullcontext():
+        for split, c, chunk in missing:
             rows = torch.as_tensor(chunk, device=device)
-            h = bert.embeddings(input_ids=torch.as_tensor(tok["input_ids"][chunk], device=device))
-            m4 = mask4d(cache["mask"][rows], h.dtype)
-            for layer in bert.encoder.layer[:start]:
-                h = layer(h, m4)
+            path = folder / f"{split}{c:05d}.npz" if folder else None
+            if path is not None and path.exists():
+                with np.load(path) as z:
+                    h = torch.as_tensor(z["hidden"], device=device)
+            else:
+                with _one_thread():  # the same bits in every process, whatever its thread count
+                    h = bert.embeddings(input_ids=torch.as_tensor(tok["input_ids"][chunk], device=device))
+                    m4 = mask4d(cache["mask"][rows], h.dtype)
+                    for layer in bert.encoder.layer[:start]:
+                        h = layer(h, m4)
+                if path is not None:
+                    atomic_savez(path, {"hidden": h.cpu().numpy()})
             cache["hidden"][rows] = h
             cache["done"][chunk] = True
     pool = (train_examples, test_examples)

@@ -146,6 +146,47 @@ def test_the_prefix_cache_serves_nested_pools_bitwise_whatever_came_before():
     assert torch.equal(fresh["hidden"][torch.as_tensor(rows)], small["hidden"])
 
 
+def test_prefix_chunks_on_disk_are_the_bits_another_process_computes(tmp_path, monkeypatch):
+    """A chunk computed here (2 threads outside, one inside) and read by a fresh process is bitwise what that
+    process computes for itself."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from fedtheory.simulators.shared import minilm
+
+    real = minilm.cache_dir()
+    m = load_lora_model(8, 16, layers=(5,), seed=2)
+    minilm.tokenized(16)  # the reviews and their tokens from the real cache, linked into a fresh one
+    for name in ("fine_food.npz", "tokens"):
+        (tmp_path / name).symlink_to(real / name)
+    monkeypatch.setenv("FEDTHEORY_CACHE", str(tmp_path))
+    minilm._PREFIX.clear()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        here = prefix_features(m, 5, 150, 20, max_length=16)["hidden"].clone()
+    finally:
+        torch.set_num_threads(threads)
+        minilm._PREFIX.clear()
+    chunks = sorted((tmp_path / "prefix").rglob("*.npz"))
+    assert len(chunks) == 3  # two train chunks (150 reviews), one test chunk
+    script = ("import sys, numpy as np, torch; torch.set_num_threads(1); "
+              "from fedtheory.simulators.shared.minilm import load_lora_model, prefix_features; "
+              "m = load_lora_model(8, 16, layers=(5,), seed=2); "
+              "np.save(sys.argv[1], prefix_features(m, 5, 150, 20, max_length=16)['hidden'].numpy())")
+    for cached in (True, False):
+        if not cached:
+            for c in chunks:
+                c.unlink()
+        out = tmp_path / f"there_{cached}.npy"
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=dict(os.environ))
+        assert np.array_equal(np.load(out), here.numpy()), f"chunks on disk: {cached}"
+    assert len(sorted((tmp_path / "prefix").rglob("*.npz"))) == 3  # the second process wrote them again
+
+
 def test_cached_prefix_is_exact():
     # LoRA on layer 5 only: the output of layers 0–4 cached once gives the same logits as running all layers
     m = load_lora_model(8, 16, layers=(5,), seed=2)
