@@ -247,7 +247,7 @@ def _rate_units(sizes, seed: int) -> dict[str, Unit]:
     return {**_stage1_units(sizes, seed),
             "nonconvex": unit(nonconvex_runs, **{k: list(v) if isinstance(v, tuple) else v for k, v in NONCONVEX.items()},
                               rounds=sizes["mlp_rounds"], seeds=range(seed, seed + sizes["seeds"]), device="cpu",
-                              label="FedSLR stage 1, MLP phase diagram", cost=len(NONCONVEX["alphas"]) * 3)}
+                              label="FedSLR stage 1, MLP phase diagram", cost=len(NONCONVEX["alphas"]) * 18)}  # about 56 s
 
 
 def _nonconvex_rows(d) -> dict[str, dict]:

@@ -24,8 +24,11 @@ norm, the head's 95%), which random-walks them. The quick budget therefore runs 
 ε = 8 (the least noisy, the likeliest to decide), and the coupling claim there; ε ∈ {1, 3} and the
 paper's noise regime at σ* run at the full budget (all six layers, 8 clients, 200 local steps; a GPU
 recommended: ``--device cuda``), where the ordering can decide. On 2 cores every further private
-level costs 20 runs of about 11 s. Personalization runs f ∈ {0, 1, 2} with 2 seeds at the quick budget
-(``pers_seeds``; its Λ × h models cost about 45 s per unit; 5 seeds and 11 λ at the full one).
+level costs 20 runs of about 11 s. Personalization runs f ∈ {0, 1, 2} with 5 seeds and λ in steps of 0.2 at
+the quick budget (``pers_seeds``); its Λ × h models are trained and scored on reviews cut to 32 tokens and
+250 test reviews, which makes a unit 0.37× the cost of 64 tokens and 500 test reviews (38 s against 104 s
+at f = 0 on one core), so that 5 seeds cost what 2 did; the full budget keeps 64 tokens, 1,000 test
+reviews, 11 λ and 5 seeds.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ SIZES = {
                   sigma_star=None,
                   methods=("dp_lora", "ffa_lora", "rolora", "la_lora"), trials=100, sigmas=9,
                   pers=dict(n=6, alpha=3.0, m=32, steps=20, batch_size=8, layers=(5,), train_examples=2000,
-                            test_examples=500),
-                  lams=(0.0, 0.25, 0.5, 0.75, 1.0), fs=(0, 1, 2), pers_seeds=2, bootstrap=400),
+                            test_examples=250, max_length=32),
+                  lams=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), fs=(0, 1, 2), pers_seeds=5, bootstrap=400),
     "full": dict(seeds=5, epsilons=(1.0, 3.0, 8.0, None), coupling_eps=3.0, encoder=None,
                  fed=dict(n=8, m=500, alpha=1.0, rounds=20, local_steps=10, batch_size=32, layers=None,
                                    train_examples=4000, test_examples=1000, optimizer="adamw", lr=1e-2, eval_every=1),
@@ -618,7 +621,7 @@ def personalized_lora(config: dict, lams: list[float], seeds: list[int], device:
 
 def _pers_units(sizes, seed: int) -> dict[str, Unit]:
     return {f"f={f}/seed={s}": unit(personalized_lora, config=dict(f=f, **_pers(sizes)), lams=sizes["lams"],
-                                    seeds=[s], label=f"Algorithm 1 on MiniLM f={f} seed={s}", cost=90)
+                                    seeds=[s], label=f"Algorithm 1 on MiniLM f={f} seed={s}", cost=35)
             for f in sizes["fs"] for s in _seeds(sizes, seed, "pers_seeds")}
 
 

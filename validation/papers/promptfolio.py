@@ -419,8 +419,11 @@ def real_feature_portfolio(alpha: float, seeds: list[int], device: str = "cpu") 
 
 
 def _real_units(sizes, seed: int) -> dict[str, Unit]:
+    # the first builds the cached embeddings (about 130 s on one core): costed so that it starts among the first
+    # units and the others, which only read the cache, later (not two builds at once, or one waiting on the other)
     return {f"alpha={a:g}": unit(real_feature_portfolio, alpha=a, seeds=range(seed, seed + sizes["seeds"]),
-                                 label=f"fine-food heads α={a:g}", cost=10) for a in ALPHAS}
+                                 label=f"fine-food heads α={a:g}", cost=150 if i == 0 else 10)
+            for i, a in enumerate(ALPHAS)}
 
 
 def _moments(d: dict[str, np.ndarray], split: str):
