@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "toward the worst score) for a point where the statement fails; a candidate "
                                     "counts only after fresh seeds confirm it; the failing point is shrunk.")
     fz.add_argument("claim", nargs="?", help="claim id (omit to list the claims that have a search space)")
-    fz.add_argument("--examples", type=int, default=200, help="points to generate at most (default 200)")
+    fz.add_argument("--examples", type=int, default=1000, help="points to generate at most (default 1000)")
     fz.add_argument("--seconds", type=float, default=90.0, help="measuring time at most (default 90)")
     fz.add_argument("--seed", type=int, default=0, help="seed of the draws and of the measurements (default 0)")
     fz.add_argument("--at", default=None, metavar="JSON",

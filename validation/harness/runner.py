@@ -160,7 +160,7 @@ def report(out: str | Path = "figures", readme: str | Path | None = None) -> Pat
 def falsify(
     claim_id: str,
     *,
-    examples: int = 200,
+    examples: int = 1000,
     seconds: float = 100.0,
     seed: int = 0,
     out: str | Path = "figures",
