@@ -103,16 +103,25 @@ def _jsonable(x):
     raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
-def git_hash() -> str:
-    """Commit of the checkout the package runs from (``-dirty`` when it has uncommitted changes), or ''."""
+def git_hash(exclude: str | Path | None = None) -> str:
+    """Commit of the checkout the package runs from (``-dirty`` when it has uncommitted changes), or ''.
+
+    ``exclude``: a folder whose changes do not count (the run's own output, e.g. ``figures``: a report
+    rewritten by an earlier run does not change the code the numbers come from).
+    """
+    here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7", "--exclude", "*"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return out.stdout.strip() if out.returncode == 0 else ""
+        out = subprocess.run(["git", "describe", "--always", "--abbrev=7", "--exclude", "*"], cwd=here,
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return ""
+        spec = ["."]
+        if exclude is not None:
+            spec.append(f":(exclude){Path(exclude).resolve()}")
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *spec],
+                                cwd=top or here, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return ""

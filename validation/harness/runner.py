@@ -131,7 +131,7 @@ def validate(
     if ray_address and executor != "ray":
         raise ValueError("--ray-address needs --executor ray")
     out = Path(out)
-    commit = git_hash()  # once, before this run rewrites figures: the tree the numbers come from
+    commit = git_hash(exclude=out)  # once, before this run rewrites figures: the tree the numbers come from
     with ResultsStore(out / STORE_NAME) as store, make_executor(executor, jobs, ray_address) as ex:
         dev = ex.resolve_device(device)
         plans = {c.id: {n: u.on(dev) for n, u in c.plan(b, seed).items()} for c in claims}
@@ -187,7 +187,7 @@ def falsify(
         raise ValueError(f"{what} {claim_id!r}; the claims with a search space are: {', '.join(searchable)}")
     search = claim.search
     out = Path(out)
-    commit = git_hash()
+    commit = git_hash(exclude=out)
     with ResultsStore(out / STORE_NAME) as store, make_executor("serial") as ex:
         dev = ex.resolve_device(device)
 
