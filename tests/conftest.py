@@ -20,6 +20,12 @@ def _quick_selectors(items) -> list[str]:
                    for s in getattr(getattr(item, "module", None), "QUICK", ())})
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that wait for the quick suite run last (stable: each group keeps its order), so that every other
+    test runs while the suite computes in the background."""
+    items.sort(key=lambda item: "quick_suite" in getattr(item, "fixturenames", ()))
+
+
 def pytest_collection_finish(session):
     """Start the quick suite in the background as soon as the tests are known.
 
