@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Score", "Search", "Evaluation", "Falsification", "run_search", "mean_bound_score", "LEVEL",
-           "MAX_CONFIRMATIONS"]
+__all__ = ["Score", "Search", "Evaluation", "Falsification", "run_search", "mean_bound_score", "band_bound_score",
+           "search_and_fresh_seeds", "LEVEL", "MAX_CONFIRMATIONS"]
 
 LEVEL = 0.05  # family-wise level of the confirmed counterexamples of one search
 MAX_CONFIRMATIONS = 20  # K: each confirmation tests at LEVEL / K
+FRESH_OFFSET = 10**6  # the confirmations' seeds start here: never a search seed
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,25 @@ def _point_text(point: Mapping, width: int = 160) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def search_and_fresh_seeds(search: Search, seed: int) -> tuple[list[int], list[int]]:
+    """The seeds a search measures with (``seed, seed+1, …``) and the fresh ones of its confirmations (``10⁶ + seed, …``)."""
+    return (list(range(seed, seed + search.seeds)),
+            list(range(FRESH_OFFSET + seed, FRESH_OFFSET + seed + search.confirm_seeds)))
+
+
+def band_bound_score(curves: np.ndarray, bound: np.ndarray, level: float) -> Score:
+    """max over a grid of the seed-mean curve over a bound, with one-sided limits at ``level`` for the whole grid at once.
+
+    ``curves`` (S, L) are per-seed quadratics in the grid variable (3 free coefficients), ``bound`` (L,) > 0. The
+    limits come from the Hotelling/Scheffé band at two-sided level 1 − 2α, whose lower edge is a one-sided 1 − α
+    limit at every grid point at once: ``lo > 1`` rejects "the bound holds everywhere on the grid" at level α.
+    """
+    from fedtheory.validation.harness import stats
+
+    mean, lo, hi = stats.simultaneous_band(curves, n_coef=3, level=1 - 2 * level)
+    return Score(float(np.max(mean / bound)), float(np.max(lo / bound)), float(np.max(hi / bound)))
+
+
 def run_search(search: Search, evaluate: Callable[[dict, list[int]], Mapping[str, np.ndarray]], *,
                name: str = "", examples: int = 200, seconds: float = 100.0, seed: int = 0, level: float = LEVEL,
                max_confirmations: int = MAX_CONFIRMATIONS, progress: bool = True,
@@ -224,8 +244,7 @@ def run_search(search: Search, evaluate: Callable[[dict, list[int]], Mapping[str
         raise ValueError(f"seconds must be > 0, got {seconds!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
-    search_seeds = list(range(seed, seed + search.seeds))
-    fresh = list(range(10**6 + seed, 10**6 + seed + search.confirm_seeds))
+    search_seeds, fresh = search_and_fresh_seeds(search, seed)
     confirm_level = level / max_confirmations
     memo: dict[str, Evaluation] = {}
     state = {"confirmations": 0, "measuring": 0.0}

@@ -237,10 +237,11 @@ def falsify_at(claim_id: str, point: dict, *, seed: int = 0, device: str = "cpu"
     def score(seeds, lvl):
         return search.score(execute(unit(search.measure, point=point, seeds=seeds).on(dev)), point, lvl)
 
-    s = score(list(range(seed, seed + search.seeds)), level)
+    search_seeds, fresh = fz.search_and_fresh_seeds(search, seed)
+    s = score(search_seeds, level)
     row = {"point": point, "value": s.value, "lo": s.lo, "hi": s.hi, "level": level}
     if not search.deterministic:
-        c = score(list(range(10**6 + seed, 10**6 + seed + search.confirm_seeds)), level / k)
+        c = score(fresh, level / k)
         row["confirm"] = {"value": c.value, "lo": c.lo, "hi": c.hi, "level": level / k, "seeds": search.confirm_seeds}
         row["violated"] = c.lo > 1
     else:

@@ -25,7 +25,7 @@ from fedtheory.theory import (
 from fedtheory.validation.harness import figures as fig
 from fedtheory.validation.harness import stats
 from fedtheory.validation.harness.claims import Claim, register
-from fedtheory.validation.harness.falsify import Search
+from fedtheory.validation.harness.falsify import Search, band_bound_score
 from fedtheory.validation.harness.figures import Figure
 from fedtheory.validation.harness.records import Finding, Verdict
 from fedtheory.validation.harness.units import Unit, unit
@@ -359,11 +359,13 @@ def _bound_space():
     """The bound's region: any n, f < n/2 (n > 2f + 2 for Krum), m, d, σ > 0, σ_h ≥ 0, attack and rule."""
     from hypothesis import strategies as st
 
+    from fedtheory.simulators.shared.robustness import max_f
+
     @st.composite
     def point(draw):
         rule = draw(st.sampled_from(SEARCH_RULES))
         n = draw(st.integers(5, 120))
-        f = draw(st.integers(1, (n - 3) // 2 if rule.endswith("krum") else (n - 1) // 2))
+        f = draw(st.integers(1, max_f(rule, n)))
         return dict(n=n, f=f, rule=rule, attack=draw(st.sampled_from(SEARCH_ATTACKS)),
                     kappa=draw(st.sampled_from(("published", "lower_bound"))),
                     m=draw(st.integers(1, 100)), d=draw(st.integers(1, 4)),
@@ -381,22 +383,15 @@ def measure_bound_point(point: dict, seeds: list[int], device: str = "cpu") -> d
 
 
 def bound_point_score(arrays, point: dict, level: float):
-    r"""max over λ of measured MSE / bound (tightest γ), with the one-sided limits of a simultaneous band.
-
-    The band is the Hotelling/Scheffé band of the per-seed quadratic in λ at two-sided level 1 − 2α, so
-    its lower edge is a one-sided 1 − α limit at every λ at once: ``lo > 1`` rejects "the bound holds at
-    every λ" at level α.
-    """
-    from fedtheory.validation.harness.falsify import Score
-
+    """max over λ of measured MSE / bound (tightest γ), with one-sided limits for all λ at once
+    (:func:`~fedtheory.validation.harness.falsify.band_bound_score`)."""
     lam = np.linspace(0, 1, SEARCH_LAMS)
-    mean, lo, hi = stats.simultaneous_band(_curves(arrays["coef"], lam), n_coef=3, level=1 - 2 * level)
     n, f, m, d = point["n"], point["f"], point["m"], point["d"]
     kappa = kappa_of(point["rule"], n, f) if point["kappa"] == "published" else kappa_lower_bound(n, f)
     het = expected_heterogeneity(sigma_h2=point["sigma_h"] ** 2 * d, n=n, f=f)
     bound = personalized_mse_bound(lam, sigma2=point["sigma"] ** 2 * d, m=m, n=n, f=f, kappa=kappa, bias2=het,
                                    spread2=het, gamma=None)
-    return Score(float(np.max(mean / bound)), float(np.max(lo / bound)), float(np.max(hi / bound)))
+    return band_bound_score(_curves(arrays["coef"], lam), bound, level)
 
 
 BOUND_SEARCH = Search(

@@ -27,7 +27,7 @@ from fedtheory.theory.robust_aggregation import kappa_of
 from fedtheory.validation.harness import figures as fig
 from fedtheory.validation.harness import stats
 from fedtheory.validation.harness.claims import Claim, register
-from fedtheory.validation.harness.falsify import Search
+from fedtheory.validation.harness.falsify import Search, band_bound_score
 from fedtheory.validation.harness.figures import Figure
 from fedtheory.validation.harness.records import Finding, Verdict
 from fedtheory.validation.harness.units import Unit, unit
@@ -261,11 +261,13 @@ def _bound_space():
     the population seed draws the client means."""
     from hypothesis import strategies as st
 
+    from fedtheory.simulators.shared.robustness import max_f
+
     @st.composite
     def point(draw):
         rule = draw(st.sampled_from(SEARCH_RULES))
         n = draw(st.integers(5, 60))
-        f = draw(st.integers(1, (n - 3) // 2 if rule == "krum" else (n - 1) // 2))
+        f = draw(st.integers(1, max_f(rule, n)))
         return dict(n=n, f=f, rule=rule, attack=draw(st.sampled_from(SEARCH_ATTACKS)), m=draw(st.integers(1, 50)),
                     sigma=draw(st.floats(0.1, 3.0)), sigma_h=draw(st.floats(0.0, 2.0)), mu=draw(st.floats(-2.0, 2.0)),
                     clip=draw(st.floats(0.2, 5.0)), eps=draw(st.floats(0.05, 20.0)),
@@ -283,18 +285,15 @@ def measure_bound_point(point: dict, seeds: list[int], device: str = "cpu") -> d
 
 
 def bound_point_score(arrays, point: dict, level: float):
-    """max over λ of the measured client-averaged MSE over the bound (γ = 1, the rule's κ), with the one-sided limits
-    of the simultaneous band at two-sided level 1 − 2α."""
-    from fedtheory.validation.harness.falsify import Score
-
+    """max over λ of the measured client-averaged MSE over the bound (γ = 1, the rule's κ), with one-sided limits for
+    all λ at once (:func:`~fedtheory.validation.harness.falsify.band_bound_score`)."""
     lam = np.linspace(0, 1, 101)
     coef = arrays["coef"][:, 0]
-    mean, lo, hi = stats.simultaneous_band(coef[:, :1] + 2 * lam * coef[:, 1:2] + lam**2 * coef[:, 2:3], n_coef=3,
-                                           level=1 - 2 * level)
     kw, spread2 = _client_terms(point["n"], point["f"], arrays["mu_i"], point["sigma"], point["clip"], point["m"])
     bound = np.mean(private_mse_bound(lam[None, :], **kw, kappa=float(kappa_of(point["rule"], point["n"], point["f"])),
                                       spread2=spread2, noise2=float(arrays["tau"][0]) ** 2), 0)
-    return Score(float(np.max(mean / bound)), float(np.max(lo / bound)), float(np.max(hi / bound)))
+    curves = coef[:, :1] + 2 * lam * coef[:, 1:2] + lam**2 * coef[:, 2:3]
+    return band_bound_score(curves, bound, level)
 
 
 BOUND_SEARCH = Search(space=_bound_space, measure=measure_bound_point, score=bound_point_score,
