@@ -56,6 +56,8 @@ __all__ = [
     "run_ipgd",
     "n_params",
     "private_pair_gradients",
+    "logreg_pair_gradients",
+    "pair_gradients",
 ]
 
 
@@ -163,6 +165,17 @@ def _pair_losses(cfg: IPGDConfig, theta_pairs: torch.Tensor, X: torch.Tensor, Y:
     return ce + 0.5 * cfg.l2 * (theta_pairs**2).sum(-1)
 
 
+def _logreg_log_probs(pairs: torch.Tensor, X: torch.Tensor, C: int) -> torch.Tensor:
+    """Log-probabilities (S, Λ, h, k, C, m) of logistic regression ``pairs`` (S, Λ, h, k, P) on ``X`` (S, k, m, D).
+
+    Classes before examples: a softmax over a short leading axis vectorises over the m examples (for
+    C = 2 about 10× faster on a CPU than over a trailing axis of length 2).
+    """
+    D = X.shape[-1]
+    W, b = pairs[..., : D * C].unflatten(-1, (D, C)), pairs[..., D * C :]
+    return torch.log_softmax(torch.einsum("skmd,slhkdc->slhkcm", X, W) + b.unsqueeze(-1), -2)
+
+
 def private_pair_gradients(cfg: IPGDConfig, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, C: int,
                            gens: Sequence[torch.Generator]) -> torch.Tensor:
     """DP-SGD gradients (S, Λ, h, k, P) of k clients' logistic losses at each of the h models: Poisson sampling,
@@ -172,23 +185,54 @@ def private_pair_gradients(cfg: IPGDConfig, theta: torch.Tensor, X: torch.Tensor
     k, m = X.shape[1], X.shape[2]
     pairs = theta.unsqueeze(3).expand(S, L, h, k, P)
     with torch.no_grad():
-        r = torch.softmax(forward("logreg", pairs, X, C), -1) - F_.one_hot(Y, C).to(X.dtype)[:, None, None]
-        norm = torch.linalg.vector_norm(r, dim=-1) * torch.sqrt((X * X).sum(-1) + 1.0)[:, None, None]  # (S,Λ,h,k,m)
+        onehot = F_.one_hot(Y, C).to(X.dtype).transpose(-1, -2)[:, None, None]  # (S, 1, 1, k, C, m)
+        r = _logreg_log_probs(pairs, X, C).exp() - onehot  # (S, Λ, h, k, C, m)
+        norm = torch.linalg.vector_norm(r, dim=-2) * torch.sqrt((X * X).sum(-1) + 1.0)[:, None, None]  # (S,Λ,h,k,m)
         keep = seeding.draw(gens, torch.rand, (L, h, k, m), device=X.device, dtype=X.dtype) < cfg.sample_rate
         w = keep * torch.clamp(cfg.clip / norm.clamp_min(torch.finfo(X.dtype).tiny), max=1.0)
-        wr = w[..., None] * r  # (S, Λ, h, k, m, C)
-        gW = torch.einsum("skmd,slhkmc->slhkdc", X, wr).flatten(-2)
-        gb = wr.sum(-2)
+        wr = w.unsqueeze(-2) * r  # (S, Λ, h, k, C, m)
+        gW = torch.einsum("skmd,slhkcm->slhkdc", X, wr).flatten(-2)
+        gb = wr.sum(-1)
         g = torch.cat([gW, gb], -1)
         g = g + cfg.noise_multiplier * cfg.clip * seeding.draw(gens, torch.randn, (L, h, k, P), device=X.device,
                                                                  dtype=X.dtype)
         return g / (cfg.sample_rate * m) + cfg.l2 * pairs
 
 
-def pair_gradients(
+def logreg_pair_gradients(
     cfg: IPGDConfig, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, C: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients (S, Λ, h, k, P) and losses (S, Λ, h, k) of k clients' losses at each of the h models."""
+    r"""Gradients (S, Λ, h, k, P) and losses (S, Λ, h, k) of k clients' logistic losses, in closed form.
+
+    For softmax regression with logits :math:`z = W^\top x + b` and :math:`p = \mathrm{softmax}(z)`, the
+    mean cross-entropy over a client's m examples plus :math:`\tfrac{\ell_2}{2}\lVert\theta\rVert^2` has
+    gradient :math:`\nabla_W = \tfrac1m \sum_j x_j (p_j - e_{y_j})^\top + \ell_2 W`,
+    :math:`\nabla_b = \tfrac1m \sum_j (p_j - e_{y_j}) + \ell_2 b`: one einsum instead of a backward pass
+    (the same residual p − y that the DP path clips, :func:`private_pair_gradients`).
+    :func:`pair_gradients` with autograd is the reference it is tested against.
+    """
+    S, L, h, P = theta.shape
+    k, m = X.shape[1], X.shape[2]
+    pairs = theta.unsqueeze(3).expand(S, L, h, k, P)
+    logp = _logreg_log_probs(pairs, X, C)  # (S, Λ, h, k, C, m)
+    onehot = F_.one_hot(Y, C).to(X.dtype).transpose(-1, -2)[:, None, None]  # (S, 1, 1, k, C, m)
+    r = (logp.exp() - onehot) / m
+    g = torch.cat([torch.einsum("skmd,slhkcm->slhkdc", X, r).flatten(-2), r.sum(-1)], -1) + cfg.l2 * pairs
+    ce = -(logp * onehot).sum((-2, -1)) / m
+    return g, ce + 0.5 * cfg.l2 * (pairs**2).sum(-1)
+
+
+def pair_gradients(
+    cfg: IPGDConfig, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, C: int, *, autograd: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients (S, Λ, h, k, P) and losses (S, Λ, h, k) of k clients' losses at each of the h models.
+
+    Logistic regression takes the closed form (:func:`logreg_pair_gradients`) unless ``autograd``; the MLP
+    always takes autograd.
+    """
+    if cfg.model == "logreg" and not autograd:
+        with torch.no_grad():
+            return logreg_pair_gradients(cfg, theta, X, Y, C)
     k = X.shape[1]
     pairs = theta.unsqueeze(3).expand(*theta.shape[:3], k, theta.shape[-1]).detach().clone().requires_grad_(True)
     with torch.enable_grad():

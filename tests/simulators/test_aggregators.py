@@ -327,3 +327,37 @@ def test_nnm_1d_with_tied_byzantine_values_is_a_valid_mixing():
     x = torch.cat([honest, (-honest.mean(-2, keepdim=True)).expand(8, 9, 1)], dim=-2)
     got, ref = nnm(x, 9), _nnm_by_definition(x, 9)
     assert torch.allclose(got, ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("n,f,d", [(20, 3, 35), (60, 10, 1), (61, 20, 4), (9, 4, 2)])
+def test_nnm_gram_path_picks_the_exact_paths_sets(n, f, d, dtype):
+    # the Gram-matrix ranking with its rounding bound must give the same neighbour sets (so the same bits) as
+    # exact distances, also with duplicated rows and near-ties that the bound sends to the exact recheck
+    g = torch.Generator().manual_seed(n + f + d)
+    x = torch.randn(6, n, d, generator=g, dtype=dtype) * 10.0 ** torch.randint(-3, 4, (6, 1, 1), generator=g)
+    x[:2, -f:] = x[:2, :1]  # duplicates: ties at every boundary
+    x[2, 1] = x[2, 0] + torch.finfo(dtype).eps * x[2, 0].abs().max()  # a near-tie
+    assert torch.equal(nnm(x, f, method="pairwise"), nnm(x, f, method="exact"))
+    if dtype == torch.float64:  # float32 may rank a near-tie otherwise than float64's definition does
+        scale = x.abs().amax((-2, -1), keepdim=True)
+        assert torch.allclose(nnm(x, f, method="exact") / scale, _nnm_by_definition(x, f) / scale, atol=1e-12)
+
+
+def test_nnm_chunks_the_batch_without_changing_a_bit(monkeypatch):
+    import fedtheory.simulators.shared.aggregators as agg
+
+    x = torch.randn(2, 5, 30, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    whole = nnm(x, 7)
+    monkeypatch.setattr(agg, "NNM_BLOCK", 3 * 30 * 30)  # 3 sets per chunk: chunks of 3, 3, 3, 1
+    assert torch.equal(nnm(x, 7), whole)
+
+
+def test_nnm_1d_float32_is_as_accurate_as_the_pairwise_path():
+    # n = 600 values far from 0: running sums in float32 lost ~n·u of the largest input (4e-6 relative)
+    x = (torch.randn(20, 600, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 3 + 1e3)
+    ref = nnm(x, 100, method="exact")
+    scale = x.abs().amax()
+    windows = (nnm(x.float(), 100).double() - ref).abs().max() / scale
+    pairwise = (nnm(x.float(), 100, method="pairwise").double() - ref).abs().max() / scale
+    assert windows <= max(pairwise, torch.finfo(torch.float32).eps)

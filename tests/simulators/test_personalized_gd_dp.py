@@ -22,6 +22,17 @@ def _task(seeds=(0, 1), f=0):
     return make_federated_task(X, y, X[:200], y[:200], n=6, f=f, m=20, alpha=1.0, seeds=list(seeds), dtype=torch.float64)
 
 
+def test_closed_form_logistic_gradient_and_loss_equal_autograd():
+    task = _task()
+    cfg = IPGDConfig(lams=(0.0, 0.5), T=1, l2=1e-2)
+    theta = 0.5 * torch.randn(2, 2, task.h, 12, generator=torch.Generator().manual_seed(2), dtype=task.X.dtype)
+    X, Y = task.X[:, : task.h], task.Y[:, : task.h]
+    closed, closed_loss = pair_gradients(cfg, theta, X, Y, 2)
+    auto, auto_loss = pair_gradients(cfg, theta, X, Y, 2, autograd=True)
+    torch.testing.assert_close(closed, auto, rtol=1e-12, atol=1e-14)  # float64: the same sum in another order
+    torch.testing.assert_close(closed_loss, auto_loss, rtol=1e-12, atol=1e-14)
+
+
 def test_no_noise_no_clipping_full_batch_is_the_exact_gradient():
     task = _task()
     cfg = IPGDConfig(lams=(0.0, 0.5), T=1, clip=1e9, sample_rate=1.0)
