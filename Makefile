@@ -1,6 +1,7 @@
 # fedtheory: set-up and the two commands of the README.
 #   make validate   # creates/reuses .venv, installs, runs `fedtheory validate` on the quick budget
 #   make test       # creates/reuses .venv, installs with test extras, runs the test suite
+#   make bench-peers  # fedtheory against ByzFL, in its own .venv-peers (PEER_ARGS=--quick: a smoke test)
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
@@ -11,8 +12,11 @@ TORCH_WHEELS    ?= /opt/wheels
 TORCH_PIP_ARGS  ?= $(if $(wildcard $(TORCH_WHEELS)/torch-$(TORCH_VERSION)*.whl),--find-links $(TORCH_WHEELS),--index-url https://download.pytorch.org/whl/cpu)
 BUDGET ?= quick
 OUT    ?= figures
+PEERS_VENV ?= .venv-peers
+PEERS_PIP  := $(PEERS_VENV)/bin/python -m pip
+PEER_ARGS  ?=
 
-.PHONY: setup validate test bench clean
+.PHONY: setup validate test bench bench-peers clean
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -47,5 +51,23 @@ bench: setup
 	$(VENV)/bin/python -m bench.fedpft
 	$(VENV)/bin/python -m bench.suite --jobs 2
 
+# The peer benchmark (bench/peers.py) needs ByzFL, which never goes into $(VENV): its declared
+# torchvision would pull a CUDA torch over the CPU one. Its own venv gets the same CPU torch, fedtheory
+# with the phishing data, then byzfl with --no-deps and the one import-time dependency fedtheory lacks
+# (seaborn, for byzfl.benchmark's plots). torchvision, imported only by byzfl.benchmark's training
+# script, is a stand-in put on PYTHONPATH for this run alone (bench/peer_stubs).
+$(PEERS_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PIP) install --quiet --upgrade pip
+	$(PEERS_PIP) install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
+	$(PEERS_PIP) install --quiet -e ".[data]"
+	$(PEERS_PIP) install --quiet --no-deps fluffypancakes==0.1.5
+	$(PEERS_PIP) install --quiet seaborn==0.13.2
+	$(PEERS_PIP) install --quiet --no-deps byzfl==0.0.11
+	touch $@
+
+bench-peers: $(PEERS_VENV)/.installed
+	PYTHONPATH=bench/peer_stubs $(PEERS_VENV)/bin/python -m bench.peers $(PEER_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .hypothesis

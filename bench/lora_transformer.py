@@ -10,11 +10,17 @@ eval mode), same optimizer (AdamW):
 3. ours with DP: per-example gradients (torch.func), clipping and noise — the per-example cost, reported apart,
    and split into its parts (per-example gradients with the loss from the same forward, clipping,
    noise) next to the cost of evaluating the same number of reviews (one no-grad forward);
-4. ours without DP with LoRA on the last layer only (the quick budgets' configuration, prefix cached).
+4. ours without DP with LoRA on the last layer only (the quick budgets' configuration, prefix cached);
+5. peer row, per-example gradients by opacus' hooks (:func:`hook_peer`): the same trainable set as our DP
+   step (LoRA A and B of all six layers and the head), computed by ``opacus.GradSampleModule`` around
+   the same :class:`~fedtheory.simulators.shared.minilm.TopModel` (never opacus' PrivacyEngine around peft),
+   checked equal to ours (torch.func) before any time is printed, then timed against ours and against
+   a plain non-private forward/backward on the same TopModel.
 
 It also measures peak resident memory of a short federated run for K clients (separate processes),
 which must not grow with K beyond K copies of the trainable state (0.3 MB at r = 8).
-Run: ``python -m bench.lora_transformer [--batch 32] [--repeats 5] [--device cpu]``.
+Run: ``python -m bench.lora_transformer [--batch 32] [--repeats 5] [--device cpu] [--only-hooks]``
+(``--only-hooks``: row 5 alone).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -111,6 +119,146 @@ def dp_split(batch: int, repeats: int, device: str) -> dict[str, float]:
             f"evaluation of {batch} reviews": _time(lambda: lt.correct(top, data, pos), repeats)}
 
 
+# the peer row's timings (:func:`hook_peer`)
+OURS_DP = "ours, DP (torch.func per-example grads + loss)"
+HOOKS_DP = "opacus hooks (per-example grads + loss)"
+PLAIN = "plain step (forward, loss, backward)"
+
+
+def _time_interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each of ``fns``, run in turn within every repeat (after one warm-up each).
+
+    Interleaving exposes every method to the same background load, which on a shared machine moves
+    more than the methods differ; their ratios are what the row reports.
+    """
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def hook_tolerance(model, max_length: int) -> float:
+    """Relative tolerance of the hooks-vs-torch.func check: float32 ε times the longest reduction.
+
+    Both methods compute the same float32 numbers in different summation orders (vmap's batched
+    matrix products against opacus' einsum over tokens, and different fused kernels on the way back).
+    A sum of n float32 terms is off by at most n·ε relative to the sum of their magnitudes; the longest
+    sum on the backward path is the feed-forward width (1,536 for MiniLM), or the token count if longer,
+    so ε·n = 1.8e-4 for MiniLM, applied to each example's gradient of each tensor relative to its norm
+    (the bound holds for one sum, not for six layers of them nor under cancellation, but rounding
+    errors add like a random walk, ~√n·ε; measured: 2.7e-6 at batch 32). A real disagreement (a
+    missing token sum, a 1/B scale, a parameter without hooks) is of relative size 1.
+    """
+    from fedtheory.simulators.shared.minilm import backbone
+
+    cfg = backbone(model).config
+    return torch.finfo(torch.float32).eps * max(cfg.intermediate_size, cfg.hidden_size, max_length)
+
+
+def _perturb_lora_b(model, seed: int = 0) -> None:
+    """LoRA B ~ 0.05·N(0, 1): at peft's B = 0 every per-example gradient of A is exactly 0, which checks nothing."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen).to(p))
+
+
+def hook_grads(gsm, params: dict[str, torch.nn.Parameter], hidden: torch.Tensor, mask: torch.Tensor,
+               labels: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per-example gradients {name: (B, *shape)} and losses (B,) from one forward/backward with opacus' hooks.
+
+    ``gsm`` is a ``GradSampleModule(top, batch_first=True, loss_reduction="sum")`` made by
+    :func:`wrap_with_hooks`: the summed per-example losses are backpropagated, so ``grad_sample[i]`` is
+    the gradient of example i's loss, no 1/B rescaling (what ``per_example_grads`` returns).
+    """
+    from fedtheory.simulators.shared.minilm import mask4d
+
+    for p in params.values():
+        p.grad, p.grad_sample = None, None  # opacus would otherwise accumulate across calls
+    logits = gsm(hidden, mask4d(mask, hidden.dtype))
+    losses = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+    losses.sum().backward()
+    return {k: p.grad_sample for k, p in params.items()}, losses.detach()
+
+
+def wrap_with_hooks(top):
+    """``opacus.GradSampleModule`` around ``top`` (per-example gradients of its trainable parameters by hooks).
+
+    The trainable modules are nn.Linear only (LoRA A, B: peft's ``lora_A/B.default``; the head: peft's
+    ``classifier.modules_to_save.default``), for which opacus has a grad sampler, so ``strict`` stays
+    on. Opacus captures activations only in modules in training mode; the model runs in eval mode (no
+    dropout, as ours), so only those Linear layers are switched to training mode, where nn.Linear
+    computes the same thing. Call ``gsm._close()`` to remove the hooks.
+    """
+    from opacus import GradSampleModule
+
+    gsm = GradSampleModule(top, batch_first=True, loss_reduction="sum")
+    for mod in top.modules():
+        if isinstance(mod, torch.nn.Linear) and any(p.requires_grad for p in mod.parameters(recurse=False)):
+            mod.train()
+    return gsm
+
+
+def hook_peer(batch: int, repeats: int, device: str) -> dict:
+    """Opacus' hooks against our torch.func per-example gradients (LoRA on all layers and the head).
+
+    Two copies of the model in the same state (seed 0, LoRA B perturbed): one plain, for ours and for a
+    plain non-private step (forward, loss, backward; no optimizer step in any of the three), one wrapped
+    by :func:`wrap_with_hooks` (hooks fire in every forward of their module, so they cannot share one).
+    First checks both per-example gradients and losses agree within :func:`hook_tolerance`, per
+    example and per parameter tensor, relative to the norm of that example's tensor gradient, and
+    raises SystemExit if not. Returns the check's numbers and the median seconds.
+    """
+    from fedtheory.simulators.shared import minilm as lt
+
+    models = [lt.load_lora_model(8, 16, seed=0, device=device) for _ in range(2)]
+    for model in models:
+        _perturb_lora_b(model)
+    tops = [lt.TopModel(model, lt.first_adapted_layer(model)) for model in models]
+    top, hooked = tops
+    data = lt.prefix_features(models[0], top.start, batch, 1, 64)
+    h, m, y = data["hidden"][:batch], data["mask"][:batch], data["labels"][:batch]
+    params = {n: p for n, p in models[0].named_parameters() if p.requires_grad}
+    sub = {n: p.detach() for n, p in params.items()}
+    hooked_params = {n: p for n, p in models[1].named_parameters() if p.requires_grad}
+    gsm = wrap_with_hooks(hooked)
+    tol = hook_tolerance(models[0], h.shape[1])
+
+    ours, our_loss = lt.per_example_grads(top, sub, h, m, y, with_loss=True)
+    theirs, their_loss = hook_grads(gsm, hooked_params, h, m, y)
+    missing = [k for k in ours if theirs.get(k) is None or theirs[k].shape != ours[k].shape]
+    if missing:
+        raise SystemExit(f"opacus hooks gave no per-example gradient (or a wrong shape) for {missing}")
+    max_abs, max_rel = 0.0, 0.0
+    for k in ours:
+        diff = (theirs[k] - ours[k]).flatten(1).norm(dim=1)
+        scale = ours[k].flatten(1).norm(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
+        max_rel = max(max_rel, float((diff / scale).max()))
+        max_abs = max(max_abs, float((theirs[k] - ours[k]).abs().max()))
+    loss_rel = float(((their_loss - our_loss).abs() / our_loss.abs()).max())
+    if not max_rel <= tol or not loss_rel <= tol:
+        raise SystemExit(f"opacus hooks and torch.func disagree: per-example gradients off by {max_rel:.2e} and "
+                         f"losses by {loss_rel:.2e} relative (tolerance {tol:.2e})")
+
+    def plain():
+        for p in params.values():
+            p.grad = None
+        loss = torch.nn.functional.cross_entropy(top(h, lt.mask4d(m, h.dtype)).float(), y)
+        loss.backward()
+
+    seconds = _time_interleaved({OURS_DP: lambda: lt.per_example_grads(top, sub, h, m, y, with_loss=True),
+                                 HOOKS_DP: lambda: hook_grads(gsm, hooked_params, h, m, y), PLAIN: plain}, repeats)
+    gsm._close()
+    return {"max_abs_diff": max_abs, "max_rel_diff": max_rel, "loss_max_rel_diff": loss_rel, "tolerance": tol,
+            "seconds": seconds}
+
+
 def peak_memory(clients: int) -> float:
     """Peak RSS (MB) of a 1-round federated run with ``clients`` clients, in a fresh process."""
     code = (
@@ -124,13 +272,38 @@ def peak_memory(clients: int) -> float:
     return float(res.stdout.strip().splitlines()[-1])
 
 
+def hook_row(args: argparse.Namespace) -> dict:
+    """Run :func:`hook_peer` and print its check, times and ratios; returns its numbers."""
+    # layer 0's LoRA A reads the cached embeddings, which need no gradient: torch then says the hook fires on
+    # the module's output gradient alone, which is all opacus reads there (activations come from the forward)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with "
+                                "respect to module outputs", category=UserWarning)
+        peer = hook_peer(args.batch, args.repeats, args.device)
+    sec = peer["seconds"]
+    plain, ours, hooks = sec[PLAIN], sec[OURS_DP], sec[HOOKS_DP]
+    print(f"per-example gradients of LoRA (6 layers) + head, batch {args.batch} × 64 tokens, opacus hooks against "
+          f"torch.func: max |Δ| {peer['max_abs_diff']:.2e}, max relative {peer['max_rel_diff']:.2e} per example and "
+          f"tensor, losses {peer['loss_max_rel_diff']:.2e} (tolerance {peer['tolerance']:.2e})")
+    print(f"median of {args.repeats}, interleaved ({args.device}):")
+    for k, v in sec.items():
+        print(f"  {k:48s} {v * 1000:8.1f} ms   ×{v / plain:5.2f} of plain")
+    print(f"DP/plain: torch.func ×{ours / plain:.2f}, opacus hooks ×{hooks / plain:.2f}; "
+          f"opacus hooks take ×{hooks / ours:.2f} the time of torch.func")
+    return peer
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--clients", type=int, nargs="*", default=[2, 8, 32])
+    ap.add_argument("--only-hooks", action="store_true", help="only the opacus-hooks peer row")
     args = ap.parse_args(argv)
+    if args.only_hooks:
+        print(json.dumps({"hooks_peer": hook_row(args)}))
+        return 0
     t = steps(args.batch, args.repeats, args.device)
     ref = t["plain transformers+peft"]
     print(f"one training step, batch {args.batch} × 64 tokens, median of {args.repeats} ({args.device}):")
@@ -144,12 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     print("the DP step's parts (and an evaluation of as many reviews):")
     for k, v in split.items():
         print(f"  {k:38s} {v * 1000:8.1f} ms   {v / dp:6.1%} of the DP step")
+    peer = hook_row(args)
     mem = {k: peak_memory(k) for k in args.clients}
     print("peak RSS of a 1-round run by clients: " + ", ".join(f"K = {k}: {v:.0f} MB" for k, v in mem.items()))
     ks = sorted(mem)
     slope = (mem[ks[-1]] - mem[ks[0]]) / (ks[-1] - ks[0])
     print(f"growth {slope:.2f} MB per client (trainable state 74,498 floats = 0.30 MB per client)")
-    print(json.dumps({"step_seconds": t, "dp_split_seconds": split, "peak_rss_mb": mem}))
+    print(json.dumps({"step_seconds": t, "dp_split_seconds": split, "peak_rss_mb": mem, "hooks_peer": peer}))
     return 0
 
 

@@ -1,0 +1,5 @@
+"""Stand-in for ``torchvision.transforms``: every public name is a placeholder (see the package docstring)."""
+
+from ._placeholder import module_getattr
+
+__getattr__ = module_getattr("torchvision.transforms")
