@@ -166,7 +166,8 @@ def _per_class_accuracy(top: TopModel, shapes, theta: torch.Tensor, data, cfg: P
                         chunk: int = 50) -> torch.Tensor:
     """acc_c(θ_{λ,i}) on the test pool: (Λ, h, 2), float64."""
     L, h, P = theta.shape
-    flat = theta.reshape(L * h, P)
+    # each distinct model once: at λ = 1 all h clients take the same steps from the same start (bit for bit)
+    flat, inverse = torch.unique(theta.reshape(L * h, P), dim=0, return_inverse=True)
     test = torch.arange(cfg.train_examples, cfg.train_examples + cfg.test_examples, device=theta.device)
     y = data["labels"][test]
     correct = []
@@ -175,5 +176,5 @@ def _per_class_accuracy(top: TopModel, shapes, theta: torch.Tensor, data, cfg: P
     for i in range(0, test.numel(), chunk):
         j = test[i : i + chunk]
         correct.append(fwd(flat, data["hidden"][j], data["mask"][j]).argmax(-1) == y[i : i + chunk])
-    c = torch.cat(correct, 1).double()  # (Λh, N)
+    c = torch.cat(correct, 1).double()[inverse]  # (Λh, N)
     return torch.stack([c[:, y == k].mean(1) for k in range(2)], -1).reshape(L, h, 2)

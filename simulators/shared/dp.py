@@ -12,6 +12,7 @@ then the clipped gradients are summed and N(0, σ²C²) noise is added per entry
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -46,8 +47,13 @@ def noisy_mean(clipped_sum: torch.Tensor, noise: torch.Tensor | None, noise_std:
     return clipped_sum / expected_batch
 
 
+@functools.lru_cache(maxsize=256)
 def noise_for_epsilon(epsilon: float | None, sample_rate: float, steps: int, delta: float) -> float:
-    """The noise multiplier σ that makes ``steps`` Poisson-sampled Gaussian steps (ε, δ)-DP (RDP); 0 if ``epsilon`` is None."""
+    """The noise multiplier σ that makes ``steps`` Poisson-sampled Gaussian steps (ε, δ)-DP (RDP); 0 if ``epsilon`` is None.
+
+    Cached per process: a deterministic root search of about 2 s, which every seed and method of a
+    setting would otherwise repeat.
+    """
     if epsilon is None:
         return 0.0
     from fedtheory.theory.privacy import noise_multiplier

@@ -47,3 +47,26 @@ def test_bad_input():
         run_personalized_lora(PersonalizedLoRAConfig(**TINY), [1.5])
     with pytest.raises(ValueError, match="attack"):
         PersonalizedLoRAConfig(attack="nope")
+
+
+def test_duplicate_models_are_scored_once_and_as_if_alone():
+    import torch
+
+    from fedtheory.simulators.byzantine.personalized_lora import _per_class_accuracy
+    from fedtheory.simulators.shared.minilm import TopModel, load_lora_model, prefix_features
+
+    cfg = PersonalizedLoRAConfig(n=4, f=0, **TINY)
+    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=0)
+    top = TopModel(model, 5)
+    data = prefix_features(model, 5, cfg.train_examples, cfg.test_examples, cfg.max_length)
+    init = {n: q.detach() for n, q in model.named_parameters() if q.requires_grad}
+    shapes = {n: v.shape for n, v in init.items()}
+    base = torch.cat([v.flatten() for v in init.values()])
+    g = torch.Generator().manual_seed(0)
+    theta = base + 0.3 * torch.randn(2, 3, base.numel(), generator=g)
+    theta[1] = theta[1, 0]  # three identical models, as λ = 1 trains them
+    together = _per_class_accuracy(top, shapes, theta, data, cfg)
+    alone = torch.stack([torch.stack([_per_class_accuracy(top, shapes, theta[i, j][None, None], data, cfg)[0, 0]
+                                      for j in range(3)]) for i in range(2)])
+    torch.testing.assert_close(together, alone, rtol=0, atol=0)
+    assert not torch.equal(together[0, 0], together[0, 1])  # distinct models are scored apart
