@@ -2,6 +2,7 @@
 
 import socket
 
+import numpy as np
 import pytest
 import torch
 
@@ -235,6 +236,15 @@ def test_equal_size_clients_and_the_final_accuracy_evaluated_once():
     acc = out["history"]["test_acc"]
     assert all(a != a for a in acc[:2])  # NaN: not evaluated before the last round at eval_every = 5
     assert acc[-1] == out["test_correct"].mean()  # the last accuracy is the returned correctness
+
+
+def test_without_a_probe_the_coupling_is_skipped_and_nothing_else_changes():
+    with_probe = run_federated_lora(FedLoRAConfig(method="la_lora", noise_multiplier=1.0, **TINY), seed=2)
+    without = run_federated_lora(FedLoRAConfig(method="la_lora", noise_multiplier=1.0, probe_examples=0, **TINY), seed=2)
+    assert all(c != c for c in without["history"]["cos"]) and all(c == c for c in with_probe["history"]["cos"])
+    for k, v in with_probe["state"].items():
+        assert torch.equal(without["state"][k], v), k  # the probe draws from its own stream
+    assert np.array_equal(without["test_correct"], with_probe["test_correct"])
 
 
 def test_ffa_keeps_lora_A_frozen():
