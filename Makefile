@@ -2,6 +2,7 @@
 #   make validate   # creates/reuses .venv, installs, runs `fedtheory validate` on the quick budget
 #   make test       # creates/reuses .venv, installs with test extras, runs the test suite
 #   make bench-peers  # fedtheory against ByzFL, in its own .venv-peers (PEER_ARGS=--quick: a smoke test)
+#   make bench-flower # federated LoRA, fedtheory against Flower's simulation engine, in its own .venv-flower
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
@@ -15,8 +16,10 @@ OUT    ?= figures
 PEERS_VENV ?= .venv-peers
 PEERS_PIP  := $(PEERS_VENV)/bin/python -m pip
 PEER_ARGS  ?=
+FLOWER_VENV ?= .venv-flower
+FLOWER_PIP  := $(FLOWER_VENV)/bin/python -m pip
 
-.PHONY: setup validate test bench bench-peers clean
+.PHONY: setup validate test bench bench-peers bench-flower clean
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -69,5 +72,21 @@ $(PEERS_VENV)/.installed: pyproject.toml
 bench-peers: $(PEERS_VENV)/.installed
 	PYTHONPATH=bench/peer_stubs $(PEERS_VENV)/bin/python -m bench.peers $(PEER_ARGS)
 
+# The Flower benchmark (bench/peers_flower.py) needs flwr[simulation], which never goes into $(VENV): it pins
+# its own Ray (2.55.1) and older protobuf, packaging and typer. Its own venv gets the same CPU torch and
+# fedtheory with MiniLM (.[text]), then Flower under a constraint that holds torch at that version, so pip
+# fails rather than swap in another build. The MiniLM token and prefix caches come from ~/.cache/fedtheory.
+$(FLOWER_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_PIP) install --quiet --upgrade pip
+	$(FLOWER_PIP) install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
+	$(FLOWER_PIP) install --quiet -e ".[text]"
+	echo "torch==$(TORCH_VERSION)" > $(FLOWER_VENV)/torch-pin.txt
+	$(FLOWER_PIP) install --quiet --constraint $(FLOWER_VENV)/torch-pin.txt "flwr[simulation]==1.42.0"
+	touch $@
+
+bench-flower: $(FLOWER_VENV)/.installed
+	$(FLOWER_VENV)/bin/python -m bench.peers_flower $(PEER_ARGS)
+
 clean:
-	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(PEERS_VENV) $(FLOWER_VENV) .pytest_cache .hypothesis
