@@ -101,6 +101,7 @@ class FedLoRAConfig:
     f: int = 0  # inputs the robust aggregator is configured to tolerate (f < n/2)
     bf16: bool = False  # autocast to bfloat16 (GPU; slow on most CPUs)
     probe_examples: int = 64  # training examples of the coupling statistic; 0: not measured (cos NaN)
+    probe_from: int = 0  # the coupling is measured from this round on (NaN before): a run that needs only the late ones
     eval_every: int = 1  # test accuracy every this many rounds and after the last (NaN in between)
     encoder: str | None = None  # a local BERT/RoBERTa-style checkpoint directory; None: MiniLM from its package
 
@@ -109,7 +110,7 @@ class FedLoRAConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_ints(self, {"n": 1, "rounds": 1, "local_steps": 1, "batch_size": 1, "max_length": 8, "r": 1,
                             "lora_alpha": 1, "train_examples": 2, "test_examples": 1, "f": 0,
-                            "probe_examples": 0, "eval_every": 1})
+                            "probe_examples": 0, "probe_from": 0, "eval_every": 1})
         require_positive(self, "lr", "clip")
         object.__setattr__(self, "layers", check_layers(self.layers, encoder_layers(self.encoder)))
         check_scalar("noise_multiplier", self.noise_multiplier, low=0)
@@ -169,7 +170,7 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
 
     Returns ``history`` (per round: test accuracy every ``eval_every`` rounds and after the last,
     NaN between; mean local loss; coupling cos of the global model's clean gradient on a fixed probe
-    batch, NaN when ``probe_examples`` is 0), the final ``state``, ``test_correct`` (the final model's per-example correctness on the
+    batch, NaN when ``probe_examples`` is 0 and before round ``probe_from``), the final ``state``, ``test_correct`` (the final model's per-example correctness on the
     test pool, whose mean is the last ``test_acc``), ``partition_sizes``,
     ``noise_multiplier`` (σ used) and ``sample_rates`` (per client).
 
@@ -227,8 +228,8 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
                                    evaluate(top, data, test_pos, bf16=cfg.bf16) if (rnd + 1) % cfg.eval_every == 0
                                    else float("nan"))
         history["train_loss"].append(float(np.nanmean(losses)) if np.isfinite(losses).any() else float("nan"))
-        history["cos"].append(coupling(_clean_grads(top, state, data, probe, cfg.bf16)) if cfg.probe_examples
-                              else float("nan"))
+        history["cos"].append(coupling(_clean_grads(top, state, data, probe, cfg.bf16))
+                              if cfg.probe_examples and rnd >= cfg.probe_from else float("nan"))
         if ckpt:
             ckpt.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{ckpt.name}-", dir=ckpt.parent)

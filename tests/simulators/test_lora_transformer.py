@@ -245,6 +245,9 @@ def test_without_a_probe_the_coupling_is_skipped_and_nothing_else_changes():
     for k, v in with_probe["state"].items():
         assert torch.equal(without["state"][k], v), k  # the probe draws from its own stream
     assert np.array_equal(without["test_correct"], with_probe["test_correct"])
+    late = run_federated_lora(FedLoRAConfig(method="la_lora", noise_multiplier=1.0, probe_from=1, **TINY), seed=2)
+    assert late["history"]["cos"][0] != late["history"]["cos"][0]  # NaN: round 0 is before probe_from
+    assert late["history"]["cos"][1:] == with_probe["history"]["cos"][1:]
 
 
 def test_ffa_keeps_lora_A_frozen():
