@@ -13,7 +13,7 @@ coupling statistic after every round.
    ``flwr.simulation.run_simulation`` on the Ray backend (Flower's default resources: 2 CPUs per
    client, so one Ray actor on a 2-core machine runs the 4 clients in turn). The apps call fedtheory's
    own code for everything but the orchestration: model, cached prefix, partition
-   (:func:`prepare` repeats the first lines of ``run_federated_lora``), the local step
+   (``federated_lora.setup_run``, as ``run_federated_lora`` builds them), the local step
    (``federated_lora._local_step`` with the same optimizer), the per-round evaluation and coupling.
    Model updates travel as Flower ``ArrayRecord`` messages; Flower's own FedAvg aggregates them.
 
@@ -116,23 +116,17 @@ _SETUPS: dict[str, Setup] = {}
 
 
 def prepare(cfg: FedLoRAConfig, seed: int) -> Setup:
-    """Model, data and partition exactly as ``run_federated_lora`` builds them (non-private, ``m`` None)."""
+    """Model, data, partition and probe from ``setup_run``, as ``run_federated_lora`` builds them (non-private,
+    ``m`` None), once per process."""
     key = f"{cfg.key()}|{seed}"
     if key not in _SETUPS:
         import torch
 
-        from fedtheory.simulators.shared import seeding
-        from fedtheory.simulators.shared.minilm import TopModel, first_adapted_layer, load_lora_model, prefix_features
-        from fedtheory.simulators.shared.partition import dirichlet
+        from fedtheory.simulators.la_lora.federated_lora import setup_run
 
         if cfg.m is not None or cfg.private:
             raise ValueError("the Flower side mirrors the non-private run with m=None only")
-        model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device="cpu", encoder=cfg.encoder)
-        top = TopModel(model, first_adapted_layer(model))
-        data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
-        y_train = data["labels"][: cfg.train_examples].cpu().numpy()
-        parts = dirichlet(y_train, cfg.n, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2))
-        probe = torch.as_tensor(seeding.rng(int(seed), "probe").permutation(cfg.train_examples)[: cfg.probe_examples])
+        model, top, data, parts, probe = setup_run(cfg, seed, "cpu")
         _SETUPS[key] = Setup(model, top, data, parts, [n for n, p in model.named_parameters() if p.requires_grad],
                              torch.arange(cfg.train_examples, cfg.train_examples + cfg.test_examples), probe)
     return _SETUPS[key]

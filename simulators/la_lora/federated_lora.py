@@ -61,7 +61,7 @@ from fedtheory.simulators.shared.minilm import (
 )
 from fedtheory.simulators.shared.partition import dirichlet
 
-__all__ = ["FedLoRAConfig", "TRANSFORMER_METHODS", "calibrated_noise", "run_federated_lora"]
+__all__ = ["FedLoRAConfig", "TRANSFORMER_METHODS", "calibrated_noise", "run_federated_lora", "setup_run"]
 
 #: the DP methods of :mod:`fedtheory.simulators.shared.lora`, and ``lora``: both factors, no privacy
 #: plain (non-private) federated LoRA, then the DP methods of :data:`~fedtheory.simulators.shared.lora.METHODS`
@@ -164,6 +164,22 @@ def calibrated_noise(cfg: FedLoRAConfig, client_sizes: Sequence[int]) -> float:
     return noise_for_epsilon(cfg.epsilon, min(1.0, cfg.batch_size / min(client_sizes)), cfg.steps, cfg.delta)
 
 
+def setup_run(cfg: FedLoRAConfig, seed: int, device: torch.device | str = "cpu"):
+    """What a run of ``cfg`` and ``seed`` trains with: the peft model, its :class:`TopModel`, the cached prefix
+    ``data`` of the example pool, the clients' pool positions ``parts`` (Dirichlet(α) label skew, equal sizes
+    ``m`` when set) and the coupling ``probe`` (training-pool positions)."""
+    device = torch.device(device)
+    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device, encoder=cfg.encoder)
+    top = TopModel(model, first_adapted_layer(model))
+    data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
+    y_train = data["labels"][: cfg.train_examples].cpu().numpy()
+    parts = (dirichlet(y_train, cfg.n, cfg.alpha, cfg.m, seed=seed) if cfg.m is not None else
+             dirichlet(y_train, cfg.n, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2)))
+    probe = torch.as_tensor(seeding.rng(int(seed), "probe").permutation(cfg.train_examples)[: cfg.probe_examples],
+                            device=device)
+    return model, top, data, parts, probe
+
+
 def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.device | str = "cpu",
                        checkpoint: str | Path | None = None, progress: bool = False) -> dict:
     """Run (or resume) one federated LoRA experiment.
@@ -178,12 +194,7 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
     the random generator's state); when it exists for the same config and seed, the run resumes.
     """
     device = torch.device(device)
-    model = load_lora_model(cfg.r, cfg.lora_alpha, layers=cfg.layers, seed=seed, device=device, encoder=cfg.encoder)
-    top = TopModel(model, first_adapted_layer(model))
-    data = prefix_features(model, top.start, cfg.train_examples, cfg.test_examples, cfg.max_length)
-    y_train = data["labels"][: cfg.train_examples].cpu().numpy()
-    parts = (dirichlet(y_train, cfg.n, cfg.alpha, cfg.m, seed=seed) if cfg.m is not None else
-             dirichlet(y_train, cfg.n, cfg.alpha, seed=seed, min_size=max(2, cfg.batch_size // 2)))
+    model, top, data, parts, probe = setup_run(cfg, seed, device)
     sigma = calibrated_noise(cfg, [len(p) for p in parts])
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     state = trainable_state(model)
@@ -198,8 +209,6 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
         state, history, start = saved["state"], saved["history"], saved["round"] + 1
         gen.set_state(saved["gen"])
     test_pos = torch.arange(cfg.train_examples, cfg.train_examples + cfg.test_examples, device=device)
-    probe = torch.as_tensor(seeding.rng(int(seed), "probe").permutation(cfg.train_examples)[: cfg.probe_examples],
-                            device=device)
     rounds = range(start, cfg.rounds)
     if progress:
         from tqdm.auto import tqdm
