@@ -186,8 +186,9 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
 
     Returns ``history`` (per round: test accuracy every ``eval_every`` rounds and after the last,
     NaN between; mean local loss; coupling cos of the global model's clean gradient on a fixed probe
-    batch, NaN when ``probe_examples`` is 0 and before round ``probe_from``), the final ``state``, ``test_correct`` (the final model's per-example correctness on the
-    test pool, whose mean is the last ``test_acc``), ``partition_sizes``,
+    batch, NaN when ``probe_examples`` is 0 and before round ``probe_from``), the final ``state``,
+    ``test_correct`` (the final model's per-example correctness on the test pool, whose mean is the last
+    ``test_acc``), ``partition_sizes``,
     ``noise_multiplier`` (σ used) and ``sample_rates`` (per client).
 
     ``checkpoint``: a file written after every round (config key, round, global state, history and

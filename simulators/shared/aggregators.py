@@ -233,7 +233,8 @@ def nnm(x: Tensor, f: int, *, method: str = "auto") -> Tensor:
     n, d = _check_points(x)
     _check_f(f, n, n - 1, "nnm", "n - f >= 1")
     if method not in NNM_METHODS:
-        raise ValueError(f"method must be one of {list(NNM_METHODS)} ('auto': sorted windows when d = 1), got {method!r}")
+        raise ValueError(f"method must be one of {list(NNM_METHODS)} ('auto': sorted windows when d = 1), "
+                         f"got {method!r}")
     if f == 0:
         return x.mean(dim=-2, keepdim=True).expand_as(x).clone()
     if d == 1 and method == "auto":
@@ -290,7 +291,8 @@ def _nnm_1d(x: Tensor, f: int) -> Tensor:
     """
     k = x.shape[-2] - f
     s, order = x[..., 0].sort(dim=-1)
-    # running sums in float64: in float32 they lose up to ~n·u of the largest input (4e-6 relative at n = 600)
+    # running sums in float64: in float32 they lose up to ~n·u of the largest input (4e-6 relative at n = 600);
+    # MPS has no float64 and keeps the input's dtype
     wide = s.double() if s.dtype != torch.float64 and s.device.type != "mps" else s
     prefix = torch.cat([torch.zeros_like(wide[..., :1]), wide.cumsum(-1)], dim=-1)
     mid2 = (s[..., : f + 1] + s[..., k - 1 :]).contiguous()  # s_a + s_{a+k-1}, a = 0..f

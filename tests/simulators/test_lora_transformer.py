@@ -240,7 +240,8 @@ def test_equal_size_clients_and_the_final_accuracy_evaluated_once():
 
 def test_without_a_probe_the_coupling_is_skipped_and_nothing_else_changes():
     with_probe = run_federated_lora(FedLoRAConfig(method="la_lora", noise_multiplier=1.0, **TINY), seed=2)
-    without = run_federated_lora(FedLoRAConfig(method="la_lora", noise_multiplier=1.0, probe_examples=0, **TINY), seed=2)
+    without = run_federated_lora(FedLoRAConfig(method="la_lora", noise_multiplier=1.0, probe_examples=0, **TINY),
+                                 seed=2)
     assert all(c != c for c in without["history"]["cos"]) and all(c == c for c in with_probe["history"]["cos"])
     for k, v in with_probe["state"].items():
         assert torch.equal(without["state"][k], v), k  # the probe draws from its own stream

@@ -22,8 +22,8 @@ only one left the majority class, by 2 points (DP-LoRA at ε = 8, batch 64: 0.68
 LoRA factors receive almost only noise (their per-example gradients are about 5% of the joint clipped
 norm, the head's 95%), which random-walks them. The quick budget therefore runs one private level,
 ε = 8 (the least noisy, the likeliest to decide), and the coupling claim there; without privacy it runs
-DP-LoRA's schedule (plain federated LoRA), LA-LoRA's non-private reference only at the full budget; ε ∈ {1, 3} and the
-paper's noise regime at σ* run at the full budget (all six layers, 8 clients, 200 local steps; a GPU
+DP-LoRA's schedule (plain federated LoRA), LA-LoRA's non-private reference only at the full budget;
+ε ∈ {1, 3} and the paper's noise regime at σ* run at the full budget (all six layers, 8 clients, 200 local steps; a GPU
 recommended: ``--device cuda``), where the ordering can decide. On 2 cores every further private
 level costs 20 runs of about 11 s. Personalization runs f ∈ {0, 1, 2} with 5 seeds and λ in steps of 0.2 at
 the quick budget (``pers_seeds``); its Λ × h models are trained and scored on reviews cut to 32 tokens and
@@ -149,7 +149,7 @@ def _run_key(method: str, eps: float | None, seed: int) -> str:
 
 def _run_unit(sizes, method: str, eps: float | None, seed: int) -> Unit:
     config = dict(method=method, epsilon=eps, delta=DELTA, **_fed(sizes))
-    if method not in COUPLING_METHODS:  # the coupling figure draws every round of these; the others report the late ones
+    if method not in COUPLING_METHODS:  # the coupling figure draws every round of those; these report the late ones
         config["probe_from"] = sizes["fed"]["rounds"] - _late(sizes)
     return unit(federated_lora, config=config, seeds=[seed], label=f"MiniLM {_run_key(method, eps, seed)}",
                 cost=20)  # quick-budget seconds on one core
