@@ -11,8 +11,10 @@ in even and A in odd rounds, ``la_lora`` B at even and A at odd local steps, ``l
 The schedule is :func:`fedtheory.simulators.shared.lora.trained_factors`, shared with the synthetic simulator.
 
 DP (per client, record level), when ``epsilon`` or ``noise_multiplier`` is set: Poisson sampling with
-q = batch/|client|, per-example gradients of the released parameters
-(:func:`fedtheory.simulators.shared.minilm.per_example_grads`), joint clipping to C, sum,
+q = batch/|client|, per-example gradients of the released parameters by opacus' hooks
+(:func:`fedtheory.simulators.shared.minilm.hooked_per_example_grads`: one forward and backward, the cost of
+a plain step; torch.func's :func:`~fedtheory.simulators.shared.minilm.per_example_grads` is the tested
+reference), joint clipping to C, sum,
 N(0, σ²C²) per entry, division by the expected batch. With ``epsilon`` the noise multiplier is
 calibrated by the opacus RDP accountant (:func:`fedtheory.theory.privacy.noise_multiplier`) for the client
 with the largest q over ``rounds × local_steps`` steps, so every client is (ε, δ)-DP.
@@ -55,7 +57,7 @@ from fedtheory.simulators.shared.minilm import (
     load_lora_model,
     load_state,
     mask4d,
-    per_example_grads,
+    hooked_per_example_grads,
     prefix_features,
     trainable_state,
 )
@@ -288,10 +290,10 @@ def _local_step(top: TopModel, params, released, data, part, cfg: FedLoRAConfig,
             if name not in released:
                 p.grad = None
         return float(loss.detach())
-    sub = {k: params[k].detach() for k in released}
+    sub = {k: params[k] for k in released}
     if pick.numel() > 0:
         with autocast(device, cfg.bf16):
-            g, losses = per_example_grads(top, sub, h, m, y, with_loss=True)  # the loss from the same forward
+            g, losses = hooked_per_example_grads(top, sub, h, m, y)  # one forward and backward, as a plain step
         sq = sum(v.float().flatten(1).pow(2).sum(1) for v in g.values())
         factor = clip_factor(sq, cfg.clip)
         summed = {k: torch.einsum("b,b...->...", factor, v.float()) for k, v in g.items()}

@@ -15,10 +15,12 @@ only (the quick budgets) a step costs a fraction of a full forward/backward, wit
 Data: a fixed pool of the 5,000 Amazon fine-food reviews (binary), tokenized once and cached
 (:func:`tokenized`, :func:`example_pool`).
 
-Per-example gradients use ``torch.func`` (functional_call + vmap + grad; BERT's attention mask is
+Per-example gradients: the DP step takes them from opacus' per-sample hooks on the trainable linear
+layers (:func:`hooked_per_example_grads`: one forward and backward, as a plain step); the reference is
+``torch.func`` (:func:`per_example_grads`: functional_call + vmap + grad; BERT's attention mask is
 passed as a prepared 4-D additive mask because transformers' mask builder branches on data, which
-vmap forbids). The model runs in eval mode (no dropout), so gradients are deterministic functions of
-the data.
+vmap forbids), equal up to float32 summation order (a test). The model runs in eval mode (no dropout),
+so gradients are deterministic functions of the data.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is depr
 
 __all__ = ["N_LAYERS", "ENCODER_TYPES", "encoder_dir", "encoder_layers", "LORA_TARGETS", "TopModel", "mean_pool", "backbone", "check_layers", "load_lora_model", "tokenized", "example_pool", "mask4d",
            "first_adapted_layer", "prefix_features", "trainable_state", "load_state", "fedavg", "aggregate",
-           "per_example_grads", "coupling", "correct", "evaluate", "autocast"]
+           "per_example_grads", "hooked_per_example_grads", "coupling", "correct", "evaluate", "autocast"]
 
 N_LAYERS = 6  # all-MiniLM-L6-v2
 #: encoder families whose layers hold ``attention.self.query``/``value`` (peft's names) and whose
@@ -384,7 +386,9 @@ def per_example_grads(top: TopModel, params: dict[str, torch.Tensor], hidden, ma
                       with_loss: bool = False):
     """Per-example gradients {name: (B, *shape)} of the cross-entropy w.r.t. ``params`` (torch.func).
 
-    ``with_loss``: also return the per-example losses (B,), from the same forward pass.
+    The reference of :func:`hooked_per_example_grads` (which the DP step uses); ``params`` may be any tensors
+    (e.g. detached copies), the model is not touched. ``with_loss``: also return the per-example losses (B,),
+    from the same forward pass.
     """
     dtype = hidden.dtype
 
@@ -394,6 +398,65 @@ def per_example_grads(top: TopModel, params: dict[str, torch.Tensor], hidden, ma
 
     g, value = vmap(grad_and_value(loss), in_dims=(None, 0, 0, 0))(params, hidden, mask, labels)
     return (g, value) if with_loss else g
+
+
+#: torch's note when a module's full backward hook fires with no input that needs a gradient (the first adapted
+#: layer reads the cached prefix): opacus reads only the output gradient there, its activations come from the forward
+_HOOK_ON_OUTPUT_ONLY = "Full backward hook is firing when gradients are computed with respect to module outputs"
+
+
+def hooked_per_example_grads(top: TopModel, params: dict[str, torch.nn.Parameter], hidden: torch.Tensor,
+                             mask: torch.Tensor, labels: torch.Tensor
+                             ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    r"""Per-example gradients {name: (B, *shape)} of the cross-entropy w.r.t. ``params``, and the losses (B,).
+
+    One forward and one backward, as a plain step, with opacus' per-sample hooks (``GradSampleModule``,
+    never its PrivacyEngine) on the trainable ``nn.Linear`` layers (LoRA A, B and the head): a linear layer
+    y = Wa with inputs a_{b,t} and output gradients g_{b,t} = ∂ℓ_b/∂y_{b,t} over tokens t gives
+
+    .. math:: \nabla_W \ell_b = \sum_t g_{b,t}\, a_{b,t}^\top
+
+    from the activations and backprops the plain backward computes anyway. The losses ℓ_b come from the
+    same forward. Equal to :func:`per_example_grads` (torch.func, the tested reference) up to float32
+    summation order.
+
+    ``params``: the parameters to differentiate (a subset of ``top``'s trainable ones, e.g. the factors
+    LA-LoRA releases at this step): the others are frozen for the call, so nothing is computed for them.
+    Their ``.grad`` is left None; requires_grad, training modes and ``top`` itself are restored.
+    """
+    from opacus import GradSampleModule
+
+    wanted = {id(p) for p in params.values()}
+    trainable = [p for p in top.parameters() if p.requires_grad]
+    if not wanted <= {id(p) for p in trainable}:
+        raise ValueError("params must be trainable parameters of top")
+    # opacus records activations only in training mode; the model runs in eval mode (no dropout), and a
+    # Linear layer computes the same in both, so only the hooked layers switch, for this call
+    hooked = [mod for mod in top.modules() if isinstance(mod, torch.nn.Linear)
+              and any(id(p) in wanted for p in mod.parameters(recurse=False))]
+    modes = [mod.training for mod in hooked]
+    for p in trainable:
+        p.requires_grad_(id(p) in wanted)
+    gsm = None
+    try:
+        for mod in hooked:
+            mod.train()
+        gsm = GradSampleModule(top, batch_first=True, loss_reduction="sum")  # sum: grad_sample[b] = ∇ℓ_b
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_HOOK_ON_OUTPUT_ONLY, category=UserWarning)
+            losses = torch.nn.functional.cross_entropy(gsm(hidden, mask4d(mask, hidden.dtype)).float(), labels,
+                                                       reduction="none")
+            losses.sum().backward()
+        grads = {k: p.grad_sample for k, p in params.items()}
+    finally:
+        if gsm is not None:
+            gsm._close()  # removes the hooks and opacus' attributes (grad_sample) from the parameters
+        for mod, mode in zip(hooked, modes):
+            mod.train(mode)
+        for p in trainable:
+            p.requires_grad_(True)
+            p.grad = None
+    return grads, losses.detach()
 
 
 def _factor_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
