@@ -1,6 +1,7 @@
 # fedtheory: set-up and the two commands of the README.
 #   make validate   # creates/reuses .venv, installs, runs `fedtheory validate` on the quick budget
 #   make test       # creates/reuses .venv, installs with test extras, runs the test suite
+#   make bench        # every benchmark, the peers included, in one run (log: bench/last_run.txt)
 #   make bench-peers  # fedtheory against ByzFL, in its own .venv-peers (PEER_ARGS=--quick: a smoke test)
 #   make bench-flower # federated LoRA, fedtheory against Flower's simulation engine, in its own .venv-flower
 PYTHON ?= python3
@@ -18,6 +19,8 @@ PEERS_PIP  := $(PEERS_VENV)/bin/python -m pip
 PEER_ARGS  ?=
 FLOWER_VENV ?= .venv-flower
 FLOWER_PIP  := $(FLOWER_VENV)/bin/python -m pip
+BENCH_LOG   ?= bench/last_run.txt
+BENCH_ARGS  ?=
 
 .PHONY: setup validate test bench bench-peers bench-flower clean
 
@@ -46,13 +49,12 @@ validate: setup
 test: setup
 	$(VENV)/bin/python -m pytest
 
-bench: setup
-	$(VENV)/bin/python -m bench.mean_estimation
-	$(VENV)/bin/python -m bench.dp_lora
-	$(VENV)/bin/python -m bench.fedslr
-	$(VENV)/bin/python -m bench.lora_transformer
-	$(VENV)/bin/python -m bench.fedpft
-	$(VENV)/bin/python -m bench.suite --jobs 2
+# Every benchmark in one run, the peers in their own environments (created below on first use); the output,
+# after a header with the date, the machine and the commit, also goes to $(BENCH_LOG). BENCH_ARGS: e.g.
+# --only peers fedslr, or --suite-selectors (no names) for the whole quick suite in the executor benchmark.
+bench: setup $(PEERS_VENV)/.installed $(FLOWER_VENV)/.installed
+	$(VENV)/bin/python -m bench --log $(BENCH_LOG) --peers-python $(PEERS_VENV)/bin/python \
+		--flower-python $(FLOWER_VENV)/bin/python $(BENCH_ARGS)
 
 # The peer benchmark (bench/peers.py) needs ByzFL, which never goes into $(VENV): its declared
 # torchvision would pull a CUDA torch over the CPU one. Its own venv gets the same CPU torch, fedtheory
