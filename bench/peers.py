@@ -12,8 +12,9 @@ Rows (defaults; ``--quick`` shrinks them all for a smoke test):
    Inputs: n − f honest vectors N(1, I) and f sign-flipping copies of minus their mean.
 2. **The same at n = 600, f = 100, d = 1** (200 sets), fedtheory's default method: sorted windows,
    O(n log n) for d = 1.
-3. **The same at n = 600, f = 100 with** ``nnm(..., method="pairwise")`` (the path any d > 1 takes),
-   at d = 1 and d = 35 (50 sets).
+3. **The same at n = 600, f = 100, d > 1** (50 sets), fedtheory's default method: exact distances up to
+   d = ``NNM_EXACT_MAX_D`` (16), the Gram-matrix ranking above (d = 2, 5, 16, 35); then both methods forced
+   at d = 5 and 35 (``--compare-d``), to show why the default switches (the f sign-flipping copies tie).
 4. **Algorithm 1 on UCI phishing** (f = 3, m = 48, α = 3, sign flipping, 300 steps, seeds 0, 1, 2; 11 λ
    values, 17 honest clients). fedtheory: ``validation/papers/byzantine_classification.py``'s
    ``run_setting`` (``run_ipgd``, everything batched; its time includes loading the data, partitioning
@@ -59,14 +60,15 @@ import numpy as np
 import threadpoolctl
 import torch
 
-from fedtheory.simulators.shared.aggregators import make_aggregator, server_clip, server_clip_count
+from fedtheory.simulators.shared.aggregators import NNM_EXACT_MAX_D, make_aggregator, server_clip, server_clip_count
 
 #: sizes per mode: rows 1–3 (n, f, d, sets) and row 4 (Algorithm 1)
 SIZES: dict[str, dict[str, Any]] = {
     "full": dict(small=(20, 3, 35, 10_000), windows=(600, 100, 1, 200), pairwise_n=(600, 100),
-                 pairwise_d=(1, 35), pairwise_sets=50, ipgd_steps=300, ipgd_seeds=(0, 1, 2), repeats=3),
+                 pairwise_d=(2, 5, 16, 35), compare_d=(5, 35), pairwise_sets=50, ipgd_steps=300,
+                 ipgd_seeds=(0, 1, 2), repeats=3),
     "quick": dict(small=(20, 3, 35, 300), windows=(600, 100, 1, 8), pairwise_n=(600, 100),
-                  pairwise_d=(1, 35), pairwise_sets=3, ipgd_steps=10, ipgd_seeds=(0,), repeats=1),
+                  pairwise_d=(5, 35), compare_d=(5,), pairwise_sets=3, ipgd_steps=10, ipgd_seeds=(0,), repeats=1),
 }
 #: row 4's setting (the claims' base setting on phishing)
 IPGD_SETTING = dict(dataset="phishing", f=3, m=48, alpha=3.0, attack="sign_flipping")
@@ -175,7 +177,7 @@ def aggregation_row(byzfl: ModuleType, name: str, n: int, f: int, d: int, sets: 
 
 
 #: the rows 1–3 table: column header, then one format per row
-_HEAD = (f"{'row':<5}{'n':>4}{'f':>5}{'d':>4}{'sets':>7}  {'fedtheory':<15}{'µs/set':>9}  {'ByzFL numpy':>11}"
+_HEAD = (f"{'row':<5}{'n':>4}{'f':>5}{'d':>4}{'sets':>7}  {'fedtheory':<17}{'µs/set':>9}  {'ByzFL numpy':>11}"
          f"{'×':>7}  {'ByzFL torch':>11}{'×':>7}  {'|Δ| numpy':>10}{'|Δ| torch':>10}")
 
 
@@ -190,8 +192,9 @@ def print_aggregation_header(args: argparse.Namespace) -> None:
 
 def print_aggregation_row(r: dict[str, Any]) -> None:
     """One checked row of the rows 1–3 table."""
-    label = "sorted windows" if r["method"] == "auto" and r["d"] == 1 else r["method"]
-    print(f"{r['row']:<5}{r['n']:>4}{r['f']:>5}{r['d']:>4}{r['sets']:>7}  {label:<15}{r['ours']:>9.2f}  "
+    auto = "windows" if r["d"] == 1 else "exact" if r["d"] <= NNM_EXACT_MAX_D else "Gram"
+    label = f"{auto} (auto)" if r["method"] == "auto" else f"{r['method']}, forced"
+    print(f"{r['row']:<5}{r['n']:>4}{r['f']:>5}{r['d']:>4}{r['sets']:>7}  {label:<17}{r['ours']:>9.2f}  "
           f"{r['numpy']:>11.1f}{r['numpy'] / r['ours']:>6.1f}x  {r['torch']:>11.1f}{r['torch'] / r['ours']:>6.1f}x  "
           f"{r['diff_np']:>10.1e}{r['diff_t']:>10.1e}", flush=True)
 
@@ -322,7 +325,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--small", type=int, nargs=4, metavar=("N", "F", "D", "SETS"), help="row 1 (20 3 35 10000)")
     p.add_argument("--windows", type=int, nargs=4, metavar=("N", "F", "D", "SETS"), help="row 2 (600 100 1 200)")
     p.add_argument("--pairwise-n", type=int, nargs=2, metavar=("N", "F"), help="row 3 (600 100)")
-    p.add_argument("--pairwise-d", type=int, nargs="+", metavar="D", help="row 3's dimensions (1 35)")
+    p.add_argument("--pairwise-d", type=int, nargs="+", metavar="D", help="row 3's dimensions (2 5 16 35)")
+    p.add_argument("--compare-d", type=int, nargs="*", metavar="D",
+                   help="row 3's dimensions with both methods forced (5 35)")
     p.add_argument("--pairwise-sets", type=int, help="row 3 (50)")
     p.add_argument("--ipgd-steps", type=int, help="row 4: gradient steps T (300)")
     p.add_argument("--ipgd-seeds", type=int, nargs="+", help="row 4: seeds (0 1 2)")
@@ -351,8 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"fedtheory against ByzFL {importlib.metadata.version('byzfl')} ({'quick' if args.quick else 'full'} sizes), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}")
     specs = {1: [("1", *args.small, "auto")], 2: [("2", *args.windows, "auto")],
-             3: [(f"3.{j + 1}", *args.pairwise_n, d, args.pairwise_sets, "pairwise")
-                 for j, d in enumerate(args.pairwise_d)]}
+             3: [(f"3.{j + 1}", *args.pairwise_n, d, args.pairwise_sets, "auto")
+                 for j, d in enumerate(args.pairwise_d)]
+             + [(f"3.{len(args.pairwise_d) + 2 * j + k + 1}", *args.pairwise_n, d, args.pairwise_sets, method)
+                for j, d in enumerate(args.compare_d) for k, method in enumerate(("exact", "pairwise"))]}
     rows = [spec for r in args.rows for spec in specs.get(r, [])]
     if rows:
         print_aggregation_header(args)

@@ -344,6 +344,22 @@ def test_nnm_gram_path_picks_the_exact_paths_sets(n, f, d, dtype):
         assert torch.allclose(nnm(x, f, method="exact") / scale, _nnm_by_definition(x, f) / scale, atol=1e-12)
 
 
+@pytest.mark.parametrize("d", [2, 16, 17, 40])
+def test_nnm_auto_takes_exact_distances_up_to_its_d_then_the_gram_path_with_the_same_bits(d, monkeypatch):
+    import fedtheory.simulators.shared.aggregators as agg
+
+    g = torch.Generator().manual_seed(d)
+    x = torch.randn(3, 40, d, generator=g, dtype=torch.float64)
+    x[:, -6:] = -x[:, :-6].mean(-2, keepdim=True)  # f identical sign-flipping copies: ties at many boundaries
+    exact, gram = nnm(x, 6, method="exact"), nnm(x, 6, method="pairwise")
+    calls = []
+    farthest = agg._farthest
+    monkeypatch.setattr(agg, "_farthest", lambda *a: calls.append(1) or farthest(*a))
+    auto = nnm(x, 6)
+    assert torch.equal(auto, exact) and torch.equal(auto, gram)
+    assert bool(calls) == (d > agg.NNM_EXACT_MAX_D) and agg.NNM_EXACT_MAX_D == 16  # as the README's table says
+
+
 def test_nnm_chunks_the_batch_without_changing_a_bit(monkeypatch):
     import fedtheory.simulators.shared.aggregators as agg
 
