@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: the executor suite's default part of the quick suite: 545 s of unit work in units of 0.1–54 s (the
-#: whole quick suite, ``--suite-selectors`` with no names, is ~3,000 s per run and runs twice)
+#: the executor suite's default part of the quick suite, run serially, with --jobs 2 and on Ray: ~545 s of unit
+#: work in units of 0.1–54 s (the whole quick suite, ``--suite-selectors`` with no names, is ~3,000 s a run)
 SUITE_SELECTORS = ("byzantine", "la-lora", "privacy-robustness")
 #: name → (interpreter: "own", "peers" or "flower"; module; arguments)
 BENCHES = {
@@ -34,7 +34,7 @@ BENCHES = {
     "fedslr": ("own", "bench.fedslr", []),
     "lora_transformer": ("own", "bench.lora_transformer", []),
     "fedpft": ("own", "bench.fedpft", []),
-    "suite": ("own", "bench.suite", ["--jobs", "2"]),
+    "suite": ("own", "bench.suite", ["--jobs", "2", "--ray"]),
     "peers": ("peers", "bench.peers", []),
     "peers_flower": ("flower", "bench.peers_flower", []),
 }
