@@ -103,8 +103,9 @@ class MatrixRegressionTask:
     def grads(self, w: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """∇f_i(W_i) for W (S, n, d₁, d₂), on all measurements or on ``idx`` (S, n, B)."""
         W = w["W"].flatten(-2)  # (S, n, D)
-        if idx is None:  # (1/m)Xᵀ(Xw − y) = Hw − b
-            return {"W": ((self.H @ W[..., None])[..., 0] - self.b).view_as(w["W"])}  # matmul: no einsum dispatch
+        if idx is None:  # (1/m)Xᵀ(Xw − y) = Hw − b; S·n matrix-vector products of D ≤ 48 as one broadcast
+            # multiply and sum: 2.3× a batched matmul, whose per-matrix dispatch dominates at this size
+            return {"W": ((self.H * W[..., None, :]).sum(-1) - self.b).view_as(w["W"])}
         X = torch.gather(self.X, 2, idx[..., None].expand(*idx.shape, self.X.shape[-1]))
         y = torch.gather(self.y, 2, idx)
         r = torch.einsum("snmd,snd->snm", X, W) - y
@@ -117,7 +118,7 @@ class MatrixRegressionTask:
     def test_loss(self, w: dict[str, torch.Tensor]) -> torch.Tensor:
         """(S, n) test mean squared error of each client's W (S, n, d₁, d₂)."""
         W = w["W"].flatten(-2)  # mean (xᵀw − y)² = wᵀH_t w − 2b_tᵀw + mean y²
-        return (W * ((self.H_test @ W[..., None])[..., 0] - 2 * self.b_test)).sum(-1) + self.c_test
+        return (W * ((self.H_test * W[..., None, :]).sum(-1) - 2 * self.b_test)).sum(-1) + self.c_test
 
     def objective_parts(self) -> dict[str, np.ndarray]:
         """The data of F as numpy (for the centralised reference solver): X (S, n·m, D), y (S, n·m)."""

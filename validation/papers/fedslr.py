@@ -99,7 +99,7 @@ def stage1_runs(problem: dict, settings: list[dict], rounds: int, seeds: list[in
 def _stage1_units(sizes, seed: int) -> dict[str, Unit]:
     return {"stage1": unit(stage1_runs, problem=PROBLEM, settings=STAGE1, rounds=sizes["rounds"],
                            seeds=range(seed, seed + sizes["seeds"]), device="cpu", label="FedSLR stage 1",
-                           cost=len(STAGE1), version=3)}  # 3: matmul gradients, the fixed local anchor
+                           cost=len(STAGE1), version=4)}  # 4: broadcast gradients; 3: the fixed local anchor
 
 
 def _floor(d) -> np.ndarray:
@@ -450,10 +450,10 @@ def stage2_weight_decay(problem: dict, l1_weight: float, personal_weight_decay: 
 def _stage2_units(sizes, seed: int) -> dict[str, Unit]:
     return {"stage2": unit(stage2_runs, problem=PROBLEM, l1_weights=list(L1_WEIGHTS), rounds=sizes["rounds"],
                            seeds=range(seed, seed + sizes["seeds"]), device="cpu", label="FedSLR stage 2",
-                           cost=2 * len(L1_WEIGHTS), version=3),  # 3: matmul gradients, the fixed local anchor
+                           cost=2 * len(L1_WEIGHTS), version=4),  # 4: broadcast gradients; 3: the fixed local anchor
             "stage2_wd": unit(stage2_weight_decay, problem=PROBLEM, **STAGE2_WD, rounds=sizes["rounds"],
                               seeds=range(seed, seed + sizes["seeds"]), device="cpu",
-                              label="FedSLR stage 2, weight decay on p", version=2)}
+                              label="FedSLR stage 2, weight decay on p", version=3)}  # 3: broadcast gradients
 
 
 def _stage2_judge(data) -> Finding:
