@@ -15,9 +15,9 @@ Run: ``python -m bench.fedslr [--seeds 10] [--clients 20] [--rounds 20] [--repea
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from bench.timing import best_time
 
 from fedtheory.simulators.fedslr.algorithm import FedSLRConfig, run_fedslr, svt
 from fedtheory.simulators.fedslr.matrix_regression import MatrixRegressionConfig, MatrixRegressionTask
@@ -55,16 +55,6 @@ def reference_loop(task: MatrixRegressionTask, cfg: FedSLRConfig) -> tuple[torch
         W_out.append(w)
         P_out.append(torch.stack(p))
     return torch.stack(W_out), torch.stack(P_out)
-
-
-def best_time(fn, repeats: int):
-    """The shortest of ``repeats`` wall times of ``fn()`` (the least disturbed by other work), and its result."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> int:

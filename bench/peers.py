@@ -59,6 +59,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import threadpoolctl
 import torch
+from bench.timing import best_time
 
 from fedtheory.simulators.shared.aggregators import NNM_EXACT_MAX_D, make_aggregator, server_clip, server_clip_count
 
@@ -114,16 +115,6 @@ def check_equal(row: str, ours: np.ndarray | torch.Tensor, theirs: np.ndarray | 
         raise SystemExit(f"{row}: fedtheory and ByzFL {what} differ: max |Δ| = {diff:.3e} > tolerance {tol:.3e}; "
                          "no ratio printed")
     return diff
-
-
-def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Best wall time of ``repeats`` calls of ``fn`` (seconds) and the last call's result."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def import_byzfl() -> ModuleType:
