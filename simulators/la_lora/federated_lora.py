@@ -54,10 +54,10 @@ from fedtheory.simulators.shared.minilm import (
     encoder_layers,
     evaluate,
     first_adapted_layer,
+    hooked_per_example_grads,
     load_lora_model,
     load_state,
     mask4d,
-    hooked_per_example_grads,
     prefix_features,
     trainable_state,
 )
