@@ -16,9 +16,9 @@ Run: ``python -m bench.dp_lora [--seeds 8] [--device cpu]``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from bench.timing import best_time
 
 from fedtheory.simulators.la_lora.dp_lora import (
     DPLoRAConfig,
@@ -58,17 +58,6 @@ def via_factors(A, B, t, clip, scale):
     return torch.einsum("spn,spni,spnj->spij", w, uA, vA), torch.einsum("spn,spni,spnj->spij", w, uB, vB)
 
 
-def _best(fn, repeats, device):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        if str(device).startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=8)
@@ -85,10 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     B = torch.randn(S, P, cfg.d, cfg.r, generator=g, dtype=torch.float64).to(args.device) / cfg.d**0.5
     C, s = 0.5, cfg.scale
     N = cfg.m
-    t_loop, (rA, rB) = _best(lambda: reference_loop(A, B, t, C, s, args.loop_examples), 1, args.device)
+    t_loop, (rA, rB) = best_time(lambda: reference_loop(A, B, t, C, s, args.loop_examples), 1, args.device)
     t_loop *= N / min(N, args.loop_examples)
-    t_func, (fA, fB) = _best(lambda: via_func(A, B, t, C, s), args.repeats, args.device)
-    t_fac, (cA, cB) = _best(lambda: via_factors(A, B, t, C, s), args.repeats, args.device)
+    t_func, (fA, fB) = best_time(lambda: via_func(A, B, t, C, s), args.repeats, args.device)
+    t_fac, (cA, cB) = best_time(lambda: via_factors(A, B, t, C, s), args.repeats, args.device)
     # agreement: full sums for func vs factors; the loop on its subset of examples
     torch.testing.assert_close(fA, cA)
     torch.testing.assert_close(fB, cB)

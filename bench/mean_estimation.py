@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from bench.timing import best_time
 
 from fedtheory.simulators.byzantine.mean_estimation import (
     MeanEstimationConfig,
@@ -71,12 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     for method in ("auto", "pairwise"):
         c = replace(cfg, aggregator_params={"method": method})
         batched(c, seeds[:2], lams, args.device)  # warm-up
-        t = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            fast[method] = batched(c, seeds, lams, args.device)
-            t.append(time.perf_counter() - t0)
-        timings[method] = min(t)
+        timings[method], fast[method] = best_time(lambda: batched(c, seeds, lams, args.device), args.repeats,
+                                                  args.device)
     t0 = time.perf_counter()
     ref = reference_loop(cfg, seeds, lams)
     t_ref = time.perf_counter() - t0

@@ -155,23 +155,10 @@ def _client_generator(cfg: FedLoRAConfig, seed: int, sizes: Sequence[int], rnd: 
 
 def local_training(s: Setup, cfg: FedLoRAConfig, state: dict, rnd: int, cid: int, gen: torch.Generator
                    ) -> tuple[dict, list[float]]:
-    """One client's round, the inner loop of ``run_federated_lora``: its state after and its step losses."""
-    import torch
+    """One client's round, fedtheory's ``client_round`` (non-private: σ = 0): its state after and its step losses."""
+    from fedtheory.simulators.la_lora.federated_lora import client_round
 
-    from fedtheory.simulators.la_lora.federated_lora import _local_step, _released
-    from fedtheory.simulators.shared.minilm import load_state, trainable_state
-
-    load_state(s.model, state)
-    params = {n: p for n, p in s.model.named_parameters() if p.requires_grad}
-    opt = (torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
-           else torch.optim.AdamW(params.values(), lr=cfg.lr, weight_decay=0.0))
-    losses = []
-    for step in range(cfg.local_steps):
-        losses.append(_local_step(s.top, params, _released(s.names, cfg.method, rnd, step), s.data, s.parts[cid],
-                                  cfg, 0.0, gen))
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return trainable_state(s.model), losses
+    return client_round(s.model, s.top, state, s.data, s.parts[cid], cfg, rnd, 0.0, gen)
 
 
 def client_train(msg: Any, context: Any) -> Any:

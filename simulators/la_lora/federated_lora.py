@@ -63,7 +63,8 @@ from fedtheory.simulators.shared.minilm import (
 )
 from fedtheory.simulators.shared.partition import dirichlet
 
-__all__ = ["FedLoRAConfig", "TRANSFORMER_METHODS", "calibrated_noise", "run_federated_lora", "setup_run"]
+__all__ = ["FedLoRAConfig", "TRANSFORMER_METHODS", "calibrated_noise", "client_round", "run_federated_lora",
+           "setup_run"]
 
 #: the DP methods of :mod:`fedtheory.simulators.shared.lora`, and ``lora``: both factors, no privacy
 #: plain (non-private) federated LoRA, then the DP methods of :data:`~fedtheory.simulators.shared.lora.METHODS`
@@ -159,6 +160,23 @@ def _released(names: Sequence[str], method: str, rnd: int, step: int) -> list[st
     return [n for n in names if ("lora_A" in n and upd_A) or ("lora_B" in n and upd_B) or "lora_" not in n]
 
 
+def client_round(model, top: TopModel, state: dict[str, torch.Tensor], data, part, cfg: FedLoRAConfig, rnd: int,
+                 sigma: float, gen: torch.Generator) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """One client's round from the global ``state``: ``cfg.local_steps`` local steps on its pool positions
+    ``part`` (optimizer state fresh each round); returns its trainable state after and its step losses."""
+    load_state(model, state)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    names = list(params)
+    opt = (torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
+           else torch.optim.AdamW(params.values(), lr=cfg.lr, weight_decay=0.0))
+    losses = []
+    for step in range(cfg.local_steps):
+        losses.append(_local_step(top, params, _released(names, cfg.method, rnd, step), data, part, cfg, sigma, gen))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return trainable_state(model), losses
+
+
 def calibrated_noise(cfg: FedLoRAConfig, client_sizes: Sequence[int]) -> float:
     """σ for (ε, δ) at the largest per-client sample rate over ``cfg.steps`` steps (opacus RDP)."""
     if cfg.epsilon is None:
@@ -199,7 +217,6 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
     device = torch.device(device)
     model, top, data, parts, probe = setup_run(cfg, seed, device)
     sigma = calibrated_noise(cfg, [len(p) for p in parts])
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
     state = trainable_state(model)
     history: dict[str, list] = {"round": [], "test_acc": [], "train_loss": [], "cos": []}
     gen = seeding.generator(int(seed), "batches and noise")
@@ -220,16 +237,9 @@ def run_federated_lora(cfg: FedLoRAConfig, *, seed: int = 0, device: torch.devic
     for rnd in rounds:
         client_states, losses = [], []
         for part in parts:
-            load_state(model, state)
-            params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-            opt = (torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
-                   else torch.optim.AdamW(params.values(), lr=cfg.lr, weight_decay=0.0))
-            for step in range(cfg.local_steps):
-                released = _released(names, cfg.method, rnd, step)
-                losses.append(_local_step(top, params, released, data, part, cfg, sigma, gen))
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-            client_states.append(trainable_state(model))
+            client_state, client_losses = client_round(model, top, state, data, part, cfg, rnd, sigma, gen)
+            client_states.append(client_state)
+            losses.extend(client_losses)
         state = aggregate(client_states, [len(p) for p in parts], cfg.aggregator, cfg.f)
         load_state(model, state)
         history["round"].append(rnd)
